@@ -1,0 +1,63 @@
+"""Who did something: the actor carried through services, and the audit trail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from core.models import AuditEvent
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The person or process behind a change, for the audit trail and hooks."""
+
+    label: str
+    staff_user_id: int | None = None
+    ip_address: str | None = None
+
+    @classmethod
+    def system(cls, what: str = "system") -> Actor:
+        """An actor for automatic work (worker, webhook, scheduler)."""
+        return cls(label=what)
+
+    @classmethod
+    def cli(cls) -> Actor:
+        """The operator running the ``careloop`` command on this machine."""
+        import getpass
+
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = "unknown"
+        return cls(label=f"cli:{user}")
+
+
+def record(
+    session: Session,
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    entity_id: object | None = None,
+    *,
+    patient_id: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Add an audit event to *session* (committed with the change it describes).
+
+    *details* must hold field names, ids and counts only — never patient data.
+    """
+    event = AuditEvent(
+        staff_user_id=actor.staff_user_id,
+        actor=actor.label,
+        action=action,
+        entity_type=entity_type,
+        entity_id=None if entity_id is None else str(entity_id),
+        patient_id=patient_id,
+        ip_address=actor.ip_address,
+        details=details or {},
+    )
+    session.add(event)
+    return event

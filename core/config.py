@@ -1,0 +1,135 @@
+"""Configuration, read from environment variables in this one place.
+
+Every setting has exactly one documented name (see the README's configuration
+reference). Nothing else in CareLoop reads ``os.environ`` for settings.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+
+from core.errors import ConfigurationError
+
+DEFAULT_DATABASE_URL = "sqlite:///careloop.db"
+#: key of the :class:`Config` in ``session.info`` for sessions made by a runtime
+CONFIG_KEY = "careloop.config"
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of one CareLoop process.  Build it with :meth:`from_env`."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    secret_key: str = field(default="", repr=False)
+    default_region: str = "ID"
+    timezone: str = "UTC"
+    default_locale: str = "en"
+    currency: str = "IDR"
+    broker_url: str = ""
+    disabled_plugins: tuple[str, ...] = ()
+    plugin_state_ttl: float = 1.0
+    import_workers: int = 0
+    telephony_token: str = field(default="", repr=False)
+
+    #: environment variable -> field name; the README documents the same table.
+    ENV_NAMES: ClassVar[dict[str, str]] = {
+        "CARELOOP_DATABASE_URL": "database_url",
+        "CARELOOP_SECRET_KEY": "secret_key",
+        "CARELOOP_DEFAULT_REGION": "default_region",
+        "CARELOOP_TIMEZONE": "timezone",
+        "CARELOOP_DEFAULT_LOCALE": "default_locale",
+        "CARELOOP_CURRENCY": "currency",
+        "CARELOOP_BROKER_URL": "broker_url",
+        "CARELOOP_DISABLED_PLUGINS": "disabled_plugins",
+        "CARELOOP_PLUGIN_STATE_TTL": "plugin_state_ttl",
+        "CARELOOP_IMPORT_WORKERS": "import_workers",
+        "CARELOOP_TELEPHONY_TOKEN": "telephony_token",
+    }
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Config:
+        """Read every ``CARELOOP_*`` setting from *environ* (default: the process)."""
+        environ = os.environ if environ is None else environ
+        types = {f.name: f.type for f in fields(cls)}
+        values: dict[str, object] = {}
+        for env_name, attr in cls.ENV_NAMES.items():
+            raw = environ.get(env_name)
+            if raw is None or raw == "":
+                continue
+            kind = types[attr]
+            try:
+                if kind == "float":
+                    values[attr] = float(raw)
+                elif kind == "int":
+                    values[attr] = int(raw)
+                elif kind.startswith("tuple"):
+                    values[attr] = _split(raw)
+                else:
+                    values[attr] = raw
+            except ValueError as exc:
+                raise ConfigurationError(f"{env_name}={raw!r} is not a valid value") from exc
+        values.update(overrides)
+        config = cls(**values)  # type: ignore[arg-type]
+        config.validate()
+        return config
+
+    def with_overrides(self, **overrides: object) -> Config:
+        """A copy of this configuration with some settings replaced."""
+        config = replace(self, **overrides)  # type: ignore[arg-type]
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigurationError` naming the first bad setting."""
+        region = self.default_region.upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ConfigurationError(
+                f"CARELOOP_DEFAULT_REGION={self.default_region!r} is not an ISO 3166 region "
+                "known to phonenumbers"
+            )
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigurationError(
+                f"CARELOOP_TIMEZONE={self.timezone!r} is not an IANA time zone"
+            ) from exc
+        if self.plugin_state_ttl < 0:
+            raise ConfigurationError("CARELOOP_PLUGIN_STATE_TTL must be zero or positive")
+
+    @property
+    def effective_secret_key(self) -> str:
+        """The secret key, or a random per-process one when none is configured."""
+        return self.secret_key or _process_secret()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+_PROCESS_SECRET: list[str] = []
+
+
+def _process_secret() -> str:
+    if not _PROCESS_SECRET:
+        _PROCESS_SECRET.append(secrets.token_urlsafe(32))
+    return _PROCESS_SECRET[0]
+
+
+def config_of(session: Any) -> Config:
+    """The configuration of the runtime that made *session* (defaults otherwise)."""
+    config = session.info.get(CONFIG_KEY)
+    return config if isinstance(config, Config) else _DEFAULT_CONFIG
+
+
+_DEFAULT_CONFIG = Config()

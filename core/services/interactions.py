@@ -1,0 +1,91 @@
+"""Interactions: log what happened between the clinic and a patient."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.orm import Session
+
+from core import events
+from core.audit import Actor, record
+from core.errors import ValidationError
+from core.models import Interaction
+from core.models.enums import Channel, Direction, InteractionKind
+from core.services.patients import get_patient
+from core.services.validation import aware, choice
+
+
+def log_interaction(
+    session: Session,
+    patient_id: int,
+    *,
+    channel: str,
+    direction: str,
+    kind: str,
+    actor: Actor,
+    subject: str | None = None,
+    body: str | None = None,
+    outcome: str | None = None,
+    started_at: dt.datetime | None = None,
+    ended_at: dt.datetime | None = None,
+    duration_seconds: int | None = None,
+    recording_url: str | None = None,
+    provider_ref: str | None = None,
+    appointment_id: int | None = None,
+    campaign_id: int | None = None,
+    lead_source: str | None = None,
+) -> Interaction:
+    """Record an interaction on a patient's timeline; fires ``careloop_on_interaction_logged``."""
+    channel_v = choice(Channel, channel, "channel").value
+    direction_v = choice(Direction, direction, "direction").value
+    kind_v = choice(InteractionKind, kind, "kind").value
+    start = aware(started_at, "started_at") if started_at else dt.datetime.now(dt.UTC)
+    end = aware(ended_at, "ended_at") if ended_at else None
+    if duration_seconds is not None:
+        if duration_seconds < 0:
+            raise ValidationError("duration cannot be negative", field="duration_seconds")
+        end = start + dt.timedelta(seconds=duration_seconds)
+    if end is not None and end < start:
+        raise ValidationError("an interaction cannot end before it starts", field="ended_at")
+    if subject is not None and len(subject) > 250:
+        raise ValidationError("subject is longer than 250 characters", field="subject")
+    get_patient(session, patient_id, audit_view=False)
+    interaction = Interaction(
+        patient_id=patient_id,
+        channel=channel_v,
+        direction=direction_v,
+        kind=kind_v,
+        subject=subject,
+        body=body,
+        outcome=outcome,
+        started_at=start,
+        ended_at=end,
+        recording_url=recording_url,
+        provider_ref=provider_ref,
+        appointment_id=appointment_id,
+        campaign_id=campaign_id,
+        lead_source=lead_source,
+        staff_user_id=actor.staff_user_id,
+    )
+    session.add(interaction)
+    session.flush()
+    record(
+        session,
+        actor,
+        "create",
+        "interaction",
+        interaction.id,
+        patient_id=patient_id,
+        details={"kind": kind_v, "channel": channel_v},
+    )
+    events.emit(
+        session,
+        "careloop_on_interaction_logged",
+        interaction_id=interaction.id,
+        patient_id=patient_id,
+        channel=channel_v,
+        direction=direction_v,
+        kind=kind_v,
+        actor=actor,
+    )
+    return interaction

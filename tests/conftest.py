@@ -1,0 +1,3 @@
+"""Test configuration: CareLoop's fixtures come from ``core.testing``."""
+
+pytest_plugins = ["core.testing"]
