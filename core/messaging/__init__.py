@@ -1,0 +1,1 @@
+"""Outbound messaging: the channel contract, the outbox and the sending policy."""
