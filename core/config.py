@@ -41,6 +41,24 @@ class Config:
     plugin_state_ttl: float = 1.0
     import_workers: int = 0
     telephony_token: str = field(default="", repr=False)
+    # channel plugins (whatsapp, email, sms) and their webhooks
+    public_url: str = ""
+    channel_timeout: float = 10.0
+    webhook_max_age: int = 600
+    whatsapp_api_url: str = "https://graph.facebook.com/v21.0"
+    whatsapp_token: str = field(default="", repr=False)
+    whatsapp_phone_number_id: str = ""
+    whatsapp_app_secret: str = field(default="", repr=False)
+    whatsapp_verify_token: str = field(default="", repr=False)
+    sendgrid_host: str = "https://api.sendgrid.com"
+    sendgrid_api_key: str = field(default="", repr=False)
+    sendgrid_webhook_public_key: str = ""
+    email_from: str = ""
+    smsapi_url: str = "https://api.smsapi.com/"
+    smsapi_token: str = field(default="", repr=False)
+    smsapi_callback_secret: str = field(default="", repr=False)
+    sms_sender: str = ""
+    sms_optout_keywords: tuple[str, ...] = ()
 
     #: environment variable -> field name; the README documents the same table.
     ENV_NAMES: ClassVar[dict[str, str]] = {
@@ -55,6 +73,23 @@ class Config:
         "CARELOOP_PLUGIN_STATE_TTL": "plugin_state_ttl",
         "CARELOOP_IMPORT_WORKERS": "import_workers",
         "CARELOOP_TELEPHONY_TOKEN": "telephony_token",
+        "CARELOOP_PUBLIC_URL": "public_url",
+        "CARELOOP_CHANNEL_TIMEOUT": "channel_timeout",
+        "CARELOOP_WEBHOOK_MAX_AGE": "webhook_max_age",
+        "CARELOOP_WHATSAPP_API_URL": "whatsapp_api_url",
+        "CARELOOP_WHATSAPP_TOKEN": "whatsapp_token",
+        "CARELOOP_WHATSAPP_PHONE_NUMBER_ID": "whatsapp_phone_number_id",
+        "CARELOOP_WHATSAPP_APP_SECRET": "whatsapp_app_secret",
+        "CARELOOP_WHATSAPP_VERIFY_TOKEN": "whatsapp_verify_token",
+        "CARELOOP_SENDGRID_HOST": "sendgrid_host",
+        "CARELOOP_SENDGRID_API_KEY": "sendgrid_api_key",
+        "CARELOOP_SENDGRID_WEBHOOK_PUBLIC_KEY": "sendgrid_webhook_public_key",
+        "CARELOOP_EMAIL_FROM": "email_from",
+        "CARELOOP_SMSAPI_URL": "smsapi_url",
+        "CARELOOP_SMSAPI_TOKEN": "smsapi_token",
+        "CARELOOP_SMSAPI_CALLBACK_SECRET": "smsapi_callback_secret",
+        "CARELOOP_SMS_SENDER": "sms_sender",
+        "CARELOOP_SMS_OPTOUT_KEYWORDS": "sms_optout_keywords",
     }
 
     @classmethod
