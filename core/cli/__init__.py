@@ -35,7 +35,7 @@ def _register_core_commands() -> None:
     cli.add_command(db.init)
     cli.add_command(plugins.plugins_group)
     cli.add_command(patients.patients_group)
-    for module_name in ("core.cli.demo", "core.cli.users", "core.cli.worker"):
+    for module_name in ("core.cli.demo", "core.cli.users", "core.cli.worker", "core.cli.i18n"):
         try:
             module = __import__(module_name, fromlist=["commands"])
         except ModuleNotFoundError:
