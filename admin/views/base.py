@@ -1,0 +1,180 @@
+"""The access-checking base views every back-office screen (core or plugin) uses.
+
+A view names the :class:`~admin.roles.Perm` it needs in ``permission``; the
+role matrix in :mod:`admin.roles` decides.  Anonymous visitors are sent to the
+login page; signed-in staff without the permission get a bare 403 (no
+patient data).  A view contributed by a plugin carries ``plugin`` (set by the
+app when it collects plugin views) and stops answering when that plugin is
+disabled.
+
+Plugin authors::
+
+    from admin.views.base import CareLoopModelView, Perm
+
+    class OutboxView(CareLoopModelView):
+        permission = Perm.MESSAGING
+        can_create = can_edit = can_delete = False
+        column_list = ("created_at", "channel", "status")
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import abort, current_app, redirect, request, url_for
+from flask_admin import BaseView
+from flask_admin.contrib.sqla import ModelView
+from flask_admin.form import SecureForm
+from flask_login import current_user
+
+from admin.roles import Perm, allowed
+from core.audit import Actor
+from core.runtime import CareLoop
+
+__all__ = [
+    "CareLoopModelView",
+    "CareLoopView",
+    "Perm",
+    "can",
+    "csrf_token",
+    "current_actor",
+    "current_role",
+    "get_runtime",
+    "require",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def get_runtime() -> CareLoop:
+    """The :class:`core.runtime.CareLoop` of the current app."""
+    return current_app.extensions["careloop"]
+
+
+def current_role() -> str | None:
+    """The signed-in staff member's role, or ``None`` for anonymous visitors."""
+    if not current_user or not current_user.is_authenticated:
+        return None
+    return current_user.role
+
+
+def can(perm: Perm | str) -> bool:
+    """True when the signed-in staff member may use *perm* (usable in templates)."""
+    return allowed(current_role(), perm)
+
+
+def client_ip() -> str | None:
+    """The address the request came from (the WSGI server's view; use ProxyFix behind a proxy)."""
+    return request.remote_addr
+
+
+def csrf_token() -> str:
+    """The session CSRF token for hand-written forms (``{{ csrf_token() }}``)."""
+    return SecureForm().csrf_token.current_token
+
+
+def current_actor() -> Actor:
+    """The audit :class:`~core.audit.Actor` for the signed-in staff member and address."""
+    if current_user and current_user.is_authenticated:
+        return Actor(
+            label=f"staff:{current_user.username}",
+            staff_user_id=current_user.staff_id,
+            ip_address=client_ip(),
+        )
+    return Actor(label="web:anonymous", ip_address=client_ip())
+
+
+def deny() -> Any:
+    """Anonymous: to the login page (same-site ``next``); signed in: a bare 403."""
+    if current_role() is None:
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    abort(403)
+
+
+def require(perm: Perm | str) -> Callable[[F], F]:
+    """Decorate a plain Flask view so only roles with *perm* reach it."""
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not can(perm):
+                return deny()
+            return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def plugin_enabled(name: str | None) -> bool:
+    """True for core views, and for plugin views while their plugin is enabled."""
+    if name is None:
+        return True
+    runtime = get_runtime()
+    runtime.plugins.refresh()
+    return name in runtime.plugins.enabled
+
+
+class _AccessMixin:
+    """``is_accessible`` from the role matrix and the owning plugin's state."""
+
+    #: what the view needs; ``None`` means admins only
+    permission: Perm | str | None = None
+    #: the plugin that contributed this view (set by the app), ``None`` for core
+    plugin: str | None = None
+
+    def is_accessible(self) -> bool:
+        if not plugin_enabled(self.plugin):
+            return False
+        if self.permission is None:
+            return current_role() == "admin"
+        return can(self.permission)
+
+    def is_visible(self) -> bool:
+        return self.is_accessible()
+
+    def inaccessible_callback(self, name: str, **kwargs: Any) -> Any:
+        if not plugin_enabled(self.plugin):
+            abort(404)
+        return deny()
+
+
+class CareLoopView(_AccessMixin, BaseView):
+    """A custom back-office page; set ``permission`` and expose routes."""
+
+
+class CareLoopModelView(_AccessMixin, ModelView):
+    """A Flask-Admin model view with CSRF, role checks and safe defaults.
+
+    Turn CSV export on with ``allow_export = True``; it also needs
+    ``export_permission`` and every cell is formula-neutralised.  Deletes and
+    details are off unless a subclass turns them on.  List columns never
+    include secrets: name the columns you show in ``column_list``.
+    """
+
+    form_base_class = SecureForm
+    #: offer CSV export (to roles with ``export_permission``)
+    allow_export: bool = False
+    #: permission also needed for CSV export
+    export_permission: Perm | str | None = Perm.PATIENT_EXPORT
+    can_delete = False
+    can_view_details = False
+    page_size = 50
+    simple_list_pager = True
+
+    @property  # type: ignore[override]
+    def can_export(self) -> bool:
+        """Export only where allowed, and only for roles with ``export_permission``."""
+        return self.allow_export and (self.export_permission is None or can(self.export_permission))
+
+    def _export_data(self) -> Any:
+        if not self.can_export:
+            abort(403)
+        return super()._export_data()
+
+    def get_export_value(self, model: Any, name: str) -> Any:
+        from admin.export import neutralise
+
+        return neutralise(super().get_export_value(model, name))
