@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from core.audit import Actor
+    from core.panels import PatientPanel
     from core.timeline import TimelineEntry
 
 PROJECT_NAME = "careloop"
@@ -121,6 +122,22 @@ def careloop_patient_timeline_entries(
     """
 
 
+@hookspec
+def careloop_patient_panels(
+    session: Session, patient_id: int, viewer_role: str
+) -> list[PatientPanel] | None:
+    """Add this plugin's boxes (messages, survey answers, campaigns...) to the 360° page.
+
+    Build them with ``core.panels.render_panel`` (autoescaped) or as plain text;
+    leave out what *viewer_role* may not see (e.g. clinical notes for a marketer).
+
+    :param session: a read-only session to query with.
+    :param patient_id: the patient whose page is shown.
+    :param viewer_role: the signed-in staff member's role (``core.models.enums.Role``).
+    :returns: ``core.panels.PatientPanel`` objects.
+    """
+
+
 # ---------------------------------------------------------------------------
 # Events: called after the transaction that caused them commits
 # ---------------------------------------------------------------------------
@@ -155,6 +172,18 @@ def careloop_on_patients_merged(winner_id: int, loser_id: int, actor: Actor) -> 
     :param winner_id: the record that was kept.
     :param loser_id: the record marked ``merged_into``.
     :param actor: who merged them.
+    """
+
+
+@hookspec
+def careloop_on_patients_imported(patient_ids: list[int], actor: Actor) -> None:
+    """A bulk import created or updated these patients (one call per committed batch).
+
+    Imports fire this instead of ``careloop_on_patient_created`` per row; queue
+    chunked background work rather than doing per-patient work here.
+
+    :param patient_ids: ids of the patients created or updated by the batch.
+    :param actor: who ran the import.
     """
 
 

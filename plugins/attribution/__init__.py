@@ -46,6 +46,14 @@ def careloop_on_patient_created(patient_id: int, lead_source: str | None) -> Non
 
 
 @hookimpl
+def careloop_on_patients_imported(patient_ids: list[int]) -> None:
+    from plugins.attribution.actors import IMPORT_BATCH, record_first_touches
+
+    for start in range(0, len(patient_ids), IMPORT_BATCH):
+        record_first_touches.send(patient_ids[start : start + IMPORT_BATCH])
+
+
+@hookimpl
 def careloop_on_interaction_logged(interaction_id: int, direction: str) -> None:
     if direction == "inbound":
         from plugins.attribution.actors import record_interaction_touch

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, exists, insert, literal, select, true, update
 from sqlalchemy.orm import Session
 
 from core.models import Interaction, Patient
@@ -30,6 +30,31 @@ def record_first_touch(session: Session, patient_id: int) -> Touchpoint | None:
     )
     session.add(touch)
     return touch
+
+
+def record_first_touches(session: Session, patient_ids: list[int]) -> int:
+    """Record first touches for many patients at once (bulk imports; idempotent).
+
+    Patients without a lead source, or who already have a first touch, are skipped.
+    :returns: how many touchpoints were added.
+    """
+    if not patient_ids:
+        return 0
+    already = exists().where(
+        and_(Touchpoint.patient_id == Patient.id, Touchpoint.is_first_touch.is_(true()))
+    )
+    source = select(Patient.id, Patient.lead_source, literal(True), Patient.created_at).where(
+        Patient.id.in_(patient_ids),
+        Patient.lead_source.is_not(None),
+        Patient.lead_source != "",
+        ~already,
+    )
+    result = session.execute(
+        insert(Touchpoint).from_select(
+            ["patient_id", "source", "is_first_touch", "occurred_at"], source
+        )
+    )
+    return max(result.rowcount or 0, 0)
 
 
 def record_interaction_touch(session: Session, interaction_id: int) -> Touchpoint | None:

@@ -1,0 +1,57 @@
+"""Bulk patient import from CSV (``careloop patients import FILE.csv``).
+
+File
+    UTF-8 with or without a byte-order mark, CRLF or LF line ends, comma
+    separated, ``"`` quoting (what "CSV UTF-8" in Excel or LibreOffice writes).
+    The first line names the columns.
+
+Columns (matched by header, case- and space-insensitively; order free)
+
+============== ============================================== =========================
+column         meaning                                        also accepted
+============== ============================================== =========================
+mrn            medical record number (unique)                 medical_record_number
+given_name     given name                                     first_name
+family_name    family name                                    last_name, surname
+display_name   name as shown; composed from the parts         name, full_name
+               when empty (李小明, 김민수, Сергій Коваленко)
+birth_date     ISO date ``YYYY-MM-DD``                        date_of_birth, dob
+sex            female, male, other, unknown (or F/M/O/U)      gender
+phone          one or more numbers separated by ``;``, in     phones, mobile, tel,
+               any local or international format              phone2, phone_3...
+whatsapp       WhatsApp numbers, like ``phone``
+email          one or more e-mail addresses, ``;``-separated  emails, e_mail
+language       preferred language, BCP 47 (``id``, ``zh``)    preferred_language, lang
+region         ISO country whose local format this row's      phone_region
+               phones use (default ``CARELOOP_DEFAULT_REGION``)
+country        country of the address (ISO code)
+tags           labels separated by ``;`` (lower-cased)        tag
+conditions     ``CODE:Label;CODE2`` (e.g. ``E11:Type 2         condition
+               diabetes;I10``)
+source         first-touch lead source (``google-ads``)       lead_source
+============== ============================================== =========================
+
+Other columns are reported once as unknown and ignored.  A cell starting with
+``'`` followed by ``= + - @`` has the apostrophe removed (it is how the export
+protects spreadsheets from formulas), so exported files import back unchanged.
+
+Rows
+    A row needs a name (given, family or display).  A row whose MRN, phone,
+    WhatsApp number or e-mail belongs to an existing patient — or to an earlier
+    row of the file — updates that patient: empty fields are filled, new
+    contact points, tags and conditions are added, nothing is overwritten.
+    Every other good row creates a patient.  Bad rows (unparseable phone,
+    invalid date, missing name, wrong number of cells...) are reported with
+    their line number and reason and written, with an ``error`` column, to
+    ``FILE.rejects.csv``; the rest is imported.
+
+Speed
+    Rows are parsed in ``CARELOOP_IMPORT_WORKERS`` processes (0 = one per
+    CPU) and written in chunks with the database's bulk path (``COPY`` on
+    PostgreSQL); each chunk commits on its own and fires
+    ``careloop_on_patients_imported``.  One audit event records the import.
+"""
+
+from core.importer.pipeline import ImportOptions, ImportReport, import_csv
+
+__all__ = ["ImportOptions", "ImportReport", "import_csv"]

@@ -1,0 +1,149 @@
+"""Deduplication: rows of one chunk against each other and against the database.
+
+A row is the same patient as an existing one (or as an earlier row of the
+file) when they share an MRN, a phone, a WhatsApp number or an e-mail — tried
+in that order.  Earlier chunks are already committed when a chunk is
+planned, so a duplicate of a row from an earlier chunk is found in the
+database.  Nothing here is ever deleted: a duplicate *adds* to its target
+(fills empty fields, new contact points, tags and conditions).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import bindparam, select, text
+from sqlalchemy.orm import Session
+
+from core.importer.rows import ParsedRow
+from core.models import ContactPoint, Patient
+
+#: fields filled from a duplicate when the target has them empty
+FILLABLE = ("mrn", "birth_date", "language", "country", "source", "given_name", "family_name")
+_LOOKUP_BATCH = 5000
+
+Key = tuple[str, str]
+
+
+@dataclass
+class ChunkPlan:
+    """What to write for one chunk."""
+
+    #: rows that become new patients (in-file duplicates already folded in)
+    new: list[ParsedRow] = field(default_factory=list)
+    #: existing patient id -> everything the chunk adds to it
+    updates: dict[int, ParsedRow] = field(default_factory=dict)
+    #: rows that matched an existing patient or an earlier row
+    updated_rows: int = 0
+    #: of those, rows that matched an earlier row of this file
+    in_file_duplicates: int = 0
+
+
+def fold(target: ParsedRow, row: ParsedRow) -> None:
+    """Add what *row* knows to *target*: empty fields filled, lists extended."""
+    for name in FILLABLE:
+        if not getattr(target, name) and getattr(row, name):
+            setattr(target, name, getattr(row, name))
+    if target.sex == "unknown" and row.sex != "unknown":
+        target.sex = row.sex
+    for name in ("phones", "whatsapp", "emails", "tags"):
+        values = getattr(target, name)
+        values.extend(v for v in getattr(row, name) if v not in values)
+    codes = {code for code, _label in target.conditions}
+    target.conditions.extend(pair for pair in row.conditions if pair[0] not in codes)
+
+
+def plan_chunk(session: Session, rows: list[ParsedRow], seen_new: set[int]) -> ChunkPlan:
+    """Group *rows* into new patients and updates of existing ones.
+
+    *seen_new* holds ids of patients this import created in earlier chunks, so a
+    later duplicate of them counts as an in-file duplicate.
+    """
+    existing = find_existing(session, (key for row in rows for key in row.keys()))
+    plan = ChunkPlan()
+    by_key: dict[Key, ParsedRow | int] = {}
+    for row in rows:
+        target: ParsedRow | int | None = None
+        for key in row.keys():
+            target = by_key.get(key)
+            if target is None:
+                target = existing.get(key)
+            if target is not None:
+                break
+        if target is None:
+            plan.new.append(row)
+            target = row
+        elif isinstance(target, int):
+            plan.updated_rows += 1
+            if target in seen_new or target in plan.updates:
+                plan.in_file_duplicates += 1
+            if target in plan.updates:
+                fold(plan.updates[target], row)
+            else:
+                plan.updates[target] = copy.deepcopy(row)
+        else:
+            plan.updated_rows += 1
+            plan.in_file_duplicates += 1
+            fold(target, row)
+        for key in row.keys():
+            by_key.setdefault(key, target)
+    return plan
+
+
+def find_existing(session: Session, keys: Iterable[Key]) -> dict[Key, int]:
+    """Map each key to the (kept, unmerged) patient that already has it."""
+    wanted: dict[str, set[str]] = {}
+    for kind, value in keys:
+        wanted.setdefault(kind, set()).add(value)
+    found: dict[Key, int] = {}
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for kind, values in wanted.items():
+        ordered = sorted(values)
+        for start in range(0, len(ordered), _LOOKUP_BATCH):
+            batch = ordered[start : start + _LOOKUP_BATCH]
+            if kind == "mrn":
+                rows = _mrn_rows(session, batch, postgres)
+            else:
+                rows = _contact_rows(session, kind, batch, postgres)
+            for value, patient_id in rows:
+                found.setdefault((kind, value), patient_id)
+    return found
+
+
+def _mrn_rows(session: Session, values: list[str], postgres: bool) -> list[tuple[str, int]]:
+    if postgres:
+        query = text(
+            "SELECT mrn, coalesce(merged_into_id, id) FROM patients WHERE mrn = ANY(:values)"
+        )
+    else:
+        query = select(Patient.mrn, Patient.merged_into_id, Patient.id).where(
+            Patient.mrn.in_(bindparam("values", expanding=True))
+        )
+        return [(m, merged or pid) for m, merged, pid in session.execute(query, {"values": values})]
+    return [(m, pid) for m, pid in session.execute(query, {"values": values})]
+
+
+def _contact_rows(
+    session: Session, kind: str, values: list[str], postgres: bool
+) -> list[tuple[str, int]]:
+    if postgres:
+        query = text(
+            "SELECT cp.value, min(cp.patient_id) FROM contact_points cp "
+            "JOIN patients p ON p.id = cp.patient_id "
+            "WHERE cp.kind = :kind AND cp.value = ANY(:values) AND p.merged_into_id IS NULL "
+            "GROUP BY cp.value"
+        )
+        return [(v, pid) for v, pid in session.execute(query, {"kind": kind, "values": values})]
+    query = (
+        select(ContactPoint.value, ContactPoint.patient_id)
+        .join(Patient, Patient.id == ContactPoint.patient_id)
+        .where(
+            ContactPoint.kind == kind,
+            ContactPoint.value.in_(bindparam("values", expanding=True)),
+            Patient.merged_into_id.is_(None),
+        )
+        .order_by(ContactPoint.patient_id)
+    )
+    return [(v, pid) for v, pid in session.execute(query, {"values": values})]

@@ -1,0 +1,202 @@
+"""The import pipeline: read -> parse in worker processes -> plan -> bulk write.
+
+The main process reads records and hands chunks to a pool of worker processes
+(phone parsing is the cost); at most a few chunks are in flight, so memory
+stays bounded whatever the file's size.  Parsed chunks come back in file
+order and are planned (deduplicated) and written one transaction per chunk;
+``careloop_on_patients_imported`` fires after each commit.  One audit event
+describes the whole import.
+"""
+
+from __future__ import annotations
+
+import collections
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core import events
+from core.audit import Actor, record
+from core.db import utcnow
+from core.i18n import gettext as _
+from core.importer.columns import HeaderMap, map_header
+from core.importer.dedupe import plan_chunk
+from core.importer.reader import check_file, iter_records
+from core.importer.rejects import RejectsFile, default_rejects_path
+from core.importer.rows import ParsedRow, Reject, init_worker, parse_chunk
+from core.importer.write import ChunkWriter
+
+if TYPE_CHECKING:
+    from core.runtime import CareLoop
+
+DEFAULT_CHUNK_SIZE = 5000
+Record = tuple[int, list[str] | None, str]
+
+
+@dataclass
+class ImportReport:
+    """Counts of one import (no patient data)."""
+
+    file: str
+    created: int = 0
+    #: rows that matched an existing patient or an earlier row of the file
+    updated: int = 0
+    rejected: int = 0
+    #: of ``updated``, rows that repeated an earlier row of the file
+    in_file_duplicates: int = 0
+    unknown_columns: list[str] = field(default_factory=list)
+    rejects_path: str | None = None
+    first_id: int | None = None
+    last_id: int | None = None
+
+    @property
+    def imported(self) -> int:
+        """Rows that created or updated a patient."""
+        return self.created + self.updated
+
+
+@dataclass
+class ImportOptions:
+    """How to run an import; the defaults suit the CLI."""
+
+    rejects_path: Path | None = None
+    #: worker processes for parsing; ``None`` = ``CARELOOP_IMPORT_WORKERS`` (0 = CPU count)
+    workers: int | None = None
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    on_progress: Callable[[int], None] | None = None
+    on_reject: Callable[[Reject], None] | None = None
+
+
+def import_csv(
+    runtime: CareLoop, path: Path | str, actor: Actor, options: ImportOptions | None = None
+) -> ImportReport:
+    """Import patients from the CSV file at *path*; see :mod:`core.importer`.
+
+    Raises :class:`core.errors.ImportFileError` when the file cannot be read
+    at all; bad rows are reported, written to the rejects file and skipped.
+    """
+    options = options or ImportOptions()
+    path = Path(path)
+    info = check_file(path)
+    header = map_header(info.header)
+    report = ImportReport(file=path.name, unknown_columns=list(header.unknown))
+    rejects = RejectsFile(options.rejects_path or default_rejects_path(path), info.header)
+    writer = ChunkWriter(runtime.db.dialect)
+    created: set[int] = set()
+    workers = _worker_count(runtime, options.workers)
+    if info.approx_records < 2 * options.chunk_size:
+        workers = 1
+    try:
+        for chunk in _parsed_chunks(path, header, runtime.config.default_region, options, workers):
+            rows = _take_rejects(chunk, rejects, report, options)
+            if rows:
+                _write_chunk(runtime, writer, rows, created, report, actor)
+            if options.on_progress:
+                options.on_progress(len(chunk))
+    finally:
+        rejects.close()
+    report.rejects_path = str(rejects.path) if rejects.count else None
+    _audit(runtime, actor, report)
+    return report
+
+
+def _worker_count(runtime: CareLoop, wanted: int | None) -> int:
+    count = runtime.config.import_workers if wanted is None else wanted
+    return count if count > 0 else (os.cpu_count() or 1)
+
+
+def _take_rejects(
+    chunk: list[ParsedRow | Reject],
+    rejects: RejectsFile,
+    report: ImportReport,
+    options: ImportOptions,
+) -> list[ParsedRow]:
+    rows: list[ParsedRow] = []
+    for item in chunk:
+        if isinstance(item, Reject):
+            report.rejected += 1
+            rejects.add(item)
+            if options.on_reject:
+                options.on_reject(item)
+        else:
+            rows.append(item)
+    return rows
+
+
+def _write_chunk(
+    runtime: CareLoop,
+    writer: ChunkWriter,
+    rows: list[ParsedRow],
+    created: set[int],
+    report: ImportReport,
+    actor: Actor,
+) -> None:
+    with runtime.transaction() as session:
+        plan = plan_chunk(session, rows, created)
+        new_ids = writer.write(session, plan, utcnow())
+        touched = [*new_ids, *plan.updates]
+        if touched:
+            events.emit(session, "careloop_on_patients_imported", patient_ids=touched, actor=actor)
+    created.update(new_ids)
+    report.created += len(new_ids)
+    report.updated += plan.updated_rows
+    report.in_file_duplicates += plan.in_file_duplicates
+    if new_ids:
+        low, high = min(new_ids), max(new_ids)
+        report.first_id = low if report.first_id is None else min(report.first_id, low)
+        report.last_id = high if report.last_id is None else max(report.last_id, high)
+
+
+def _audit(runtime: CareLoop, actor: Actor, report: ImportReport) -> None:
+    details: dict[str, Any] = asdict(report)
+    details.pop("rejects_path")
+    details.pop("unknown_columns")
+    with runtime.transaction() as session:
+        record(session, actor, "import", "patient", None, details=details)
+
+
+# -- reading and parsing ------------------------------------------------------
+
+
+def _record_chunks(path: Path, size: int) -> Iterator[list[Record]]:
+    chunk: list[Record] = []
+    for item in iter_records(path):
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _parsed_chunks(
+    path: Path, header: HeaderMap, region: str, options: ImportOptions, workers: int
+) -> Iterator[list[ParsedRow | Reject]]:
+    """Parsed chunks in file order; in worker processes when *workers* > 1."""
+    chunks = _record_chunks(path, options.chunk_size)
+    if workers <= 1:
+        init_worker(header, region)
+        for chunk in chunks:
+            yield parse_chunk(chunk)
+        return
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, initializer=init_worker, initargs=(header, region)) as pool:
+        pending: collections.deque[Any] = collections.deque()
+        for chunk in chunks:
+            pending.append(pool.apply_async(parse_chunk, (chunk,)))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+
+def nothing_imported_message(report: ImportReport) -> str:
+    """Why an import that imported nothing failed, for the CLI."""
+    if report.rejected:
+        return _(
+            "no row could be imported: all %(count)d rows were rejected", count=report.rejected
+        )
+    return _("the file has a header but no patient rows")
