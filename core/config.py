@@ -26,6 +26,16 @@ def _split(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def _flag(value: str) -> bool:
+    """``1/true/yes/on`` or ``0/false/no/off`` (any case); anything else is a ValueError."""
+    text = value.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(value)
+
+
 @dataclass(frozen=True)
 class Config:
     """Settings of one CareLoop process.  Build it with :meth:`from_env`."""
@@ -59,6 +69,8 @@ class Config:
     smsapi_callback_secret: str = field(default="", repr=False)
     sms_sender: str = ""
     sms_optout_keywords: tuple[str, ...] = ()
+    # back office: send the session cookie over HTTPS only (turn off for a plain-http demo)
+    session_cookie_secure: bool = True
 
     #: environment variable -> field name; the README documents the same table.
     ENV_NAMES: ClassVar[dict[str, str]] = {
@@ -90,6 +102,7 @@ class Config:
         "CARELOOP_SMSAPI_CALLBACK_SECRET": "smsapi_callback_secret",
         "CARELOOP_SMS_SENDER": "sms_sender",
         "CARELOOP_SMS_OPTOUT_KEYWORDS": "sms_optout_keywords",
+        "CARELOOP_SESSION_COOKIE_SECURE": "session_cookie_secure",
     }
 
     @classmethod
@@ -110,6 +123,8 @@ class Config:
                     values[attr] = int(raw)
                 elif kind.startswith("tuple"):
                     values[attr] = _split(raw)
+                elif kind == "bool":
+                    values[attr] = _flag(raw)
                 else:
                     values[attr] = raw
             except ValueError as exc:

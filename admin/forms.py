@@ -1,0 +1,103 @@
+"""Forms of the agent actions and patient creation; every one carries a CSRF token."""
+
+from __future__ import annotations
+
+from flask_admin.form import SecureForm
+from wtforms import (
+    DateField,
+    DateTimeLocalField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from core.i18n import lazy_gettext as _l
+from core.models.enums import ConsentChannel, ConsentPurpose
+
+CALL_OUTCOMES = (
+    ("answered", _l("Answered")),
+    ("resolved", _l("Resolved")),
+    ("callback", _l("Call back")),
+    ("no_answer", _l("No answer")),
+    ("voicemail", _l("Voicemail")),
+    ("wrong_number", _l("Wrong number")),
+)
+
+
+class LogCallForm(SecureForm):
+    """A phone call with its outcome, notes and duration."""
+
+    direction = SelectField(
+        _l("Direction"), choices=[("inbound", _l("Inbound")), ("outbound", _l("Outbound"))]
+    )
+    outcome = SelectField(_l("Outcome"), choices=CALL_OUTCOMES)
+    duration_minutes = IntegerField(
+        _l("Duration (minutes)"), validators=[Optional(), NumberRange(min=0, max=600)]
+    )
+    notes = TextAreaField(_l("Notes"), validators=[Optional(), Length(max=10000)])
+
+
+class BookAppointmentForm(SecureForm):
+    """A visit, in the clinic's time zone."""
+
+    scheduled_start = DateTimeLocalField(
+        _l("Start"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()]
+    )
+    doctor_id = SelectField(_l("Doctor"), coerce=str, validators=[Optional()])
+    department_id = SelectField(_l("Department"), coerce=str, validators=[Optional()])
+    service_id = SelectField(_l("Service"), coerce=str, validators=[Optional()])
+    notes = TextAreaField(_l("Notes"), validators=[Optional(), Length(max=5000)])
+
+
+class FeedbackForm(SecureForm):
+    """A complaint or a suggestion."""
+
+    kind = SelectField(
+        _l("Kind"), choices=[("complaint", _l("Complaint")), ("suggestion", _l("Suggestion"))]
+    )
+    channel = SelectField(
+        _l("Received by"),
+        choices=[
+            ("phone", _l("Phone")),
+            ("in_person", _l("In person")),
+            ("email", _l("E-mail")),
+            ("whatsapp", _l("WhatsApp")),
+            ("web", _l("Web")),
+        ],
+    )
+    subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=250)])
+    body = TextAreaField(_l("Details"), validators=[Optional(), Length(max=10000)])
+
+
+class ConsentForm(SecureForm):
+    """Grant or withdraw consent for one channel and purpose."""
+
+    channel = SelectField(_l("Channel"), choices=[(c.value, c.value) for c in ConsentChannel])
+    purpose = SelectField(_l("Purpose"), choices=[(p.value, p.value) for p in ConsentPurpose])
+    action = SelectField(
+        _l("Action"), choices=[("granted", _l("Grant")), ("withdrawn", _l("Withdraw"))]
+    )
+    evidence = StringField(_l("Evidence"), validators=[Optional(), Length(max=500)])
+
+
+class MergeForm(SecureForm):
+    """Merge a duplicate (the other record) into this one."""
+
+    other_id = IntegerField(_l("Duplicate record id"), validators=[DataRequired()])
+    confirm = HiddenField(default="")
+
+
+class NewPatientForm(SecureForm):
+    """The fields staff fill in when a caller is not known yet."""
+
+    given_name = StringField(_l("Given name"), validators=[Optional(), Length(max=120)])
+    family_name = StringField(_l("Family name"), validators=[Optional(), Length(max=120)])
+    phone = StringField(_l("Phone"), validators=[Optional(), Length(max=40)])
+    email = StringField(_l("E-mail"), validators=[Optional(), Length(max=320)])
+    mrn = StringField(_l("MRN"), validators=[Optional(), Length(max=64)])
+    birth_date = DateField(_l("Birth date"), validators=[Optional()])
+    preferred_language = StringField(_l("Language"), validators=[Optional(), Length(max=35)])
+    lead_source = StringField(_l("Lead source"), validators=[Optional(), Length(max=120)])

@@ -1,0 +1,336 @@
+"""The patient 360° page and the agent actions on it.
+
+One page shows the profile, contact points, consent (current and history),
+appointments, the timeline (newest first, paginated with ``before``) and the
+panels enabled plugins add.  Each view writes an audit event; each action
+goes through a core service (which audits the change and fires hooks after
+commit).  Every form carries a CSRF token.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import abort, flash, redirect, request, url_for
+from flask_admin import expose
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from admin.forms import (
+    BookAppointmentForm,
+    ConsentForm,
+    FeedbackForm,
+    LogCallForm,
+    MergeForm,
+    NewPatientForm,
+)
+from admin.views.base import CareLoopView, Perm, can, current_actor, current_role, get_runtime
+from core.errors import CareLoopError, PatientNotFound
+from core.i18n import gettext as _
+from core.models import Appointment, Department, Doctor, Patient, Service
+from core.panels import PatientPanel
+from core.services import appointments, consent, interactions, patients
+from core.services.timeline import patient_timeline
+
+TIMELINE_PAGE = 25
+APPOINTMENTS_SHOWN = 20
+
+
+def _parse_before(raw: str | None) -> dt.datetime | None:
+    if not raw:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        abort(400)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _appointment_rows(session: Session, patient_id: int) -> list[Any]:
+    return list(
+        session.execute(
+            select(
+                Appointment.id,
+                Appointment.scheduled_start,
+                Appointment.status,
+                Doctor.display_name.label("doctor"),
+                Department.name.label("department"),
+                Service.name.label("service"),
+                Appointment.notes,
+            )
+            .outerjoin(Doctor, Doctor.id == Appointment.doctor_id)
+            .outerjoin(Department, Department.id == Appointment.department_id)
+            .outerjoin(Service, Service.id == Appointment.service_id)
+            .where(Appointment.patient_id == patient_id)
+            .order_by(Appointment.scheduled_start.desc())
+            .limit(APPOINTMENTS_SHOWN)
+        )
+    )
+
+
+def _choices(session: Session, model: Any, label: Any) -> list[tuple[str, str]]:
+    rows = session.execute(
+        select(model.id, label).where(model.active.is_(True)).order_by(label).limit(500)
+    )
+    return [("", "—")] + [(str(i), str(name)) for i, name in rows]
+
+
+def _booking_form(session: Session, formdata: Any = None) -> BookAppointmentForm:
+    form = BookAppointmentForm(formdata)
+    form.doctor_id.choices = _choices(session, Doctor, Doctor.display_name)
+    form.department_id.choices = _choices(session, Department, Department.name)
+    form.service_id.choices = _choices(session, Service, Service.name)
+    return form
+
+
+def _panels(session: Session, patient_id: int) -> list[PatientPanel]:
+    runtime = get_runtime()
+    found = runtime.plugins.collect(
+        "careloop_patient_panels",
+        session=session,
+        patient_id=patient_id,
+        viewer_role=current_role() or "",
+    )
+    panels = [p for p in found if isinstance(p, PatientPanel)]
+    return sorted(panels, key=lambda p: (p.order, p.title))
+
+
+def _optional_int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+class PatientRecordView(CareLoopView):
+    """``/admin/patient/<id>``: the 360° page (not in the menu; reached from lists and lookup)."""
+
+    permission = Perm.PATIENT_RECORD
+
+    def is_visible(self) -> bool:
+        return False
+
+    # -- the page -----------------------------------------------------------
+
+    @expose("/")
+    def index(self) -> Any:
+        return redirect(url_for("patients.index_view"))
+
+    @expose("/<int:patient_id>")
+    def record(self, patient_id: int) -> Any:
+        runtime = get_runtime()
+        before = _parse_before(request.args.get("before"))
+        with runtime.session() as session:
+            try:
+                patient = patients.get_patient(session, patient_id, current_actor())
+            except PatientNotFound:
+                abort(404)
+            if patient.merged_into_id is not None:
+                session.rollback()
+                winner = patients.resolve_merged(session, patient_id)
+                return redirect(url_for(".record", patient_id=winner))
+            session.commit()  # the audit event of this view
+            context = {
+                "patient": patient,
+                "contacts": list(patient.contact_points),
+                "tags": [t.name for t in patient.tags],
+                "conditions": list(patient.conditions) if can(Perm.CLINICAL) else [],
+                "consent_now": sorted(
+                    consent.current_consent(session, patient_id).values(),
+                    key=lambda c: (c.channel, c.purpose),
+                ),
+                "consent_history": consent.consent_history(session, patient_id)[:50],
+                "appointments": _appointment_rows(session, patient_id),
+                "timeline": patient_timeline(
+                    session, runtime.plugins, patient_id, before=before, limit=TIMELINE_PAGE
+                ),
+                "panels": _panels(session, patient_id),
+                "call_form": LogCallForm(),
+                "book_form": _booking_form(session),
+                "feedback_form": FeedbackForm(),
+                "consent_form": ConsentForm(),
+                "merge_form": MergeForm(),
+                "show_bodies": can(Perm.CLINICAL),
+                "before": before,
+            }
+            return self.render("careloop/patient360.html", **context)
+
+    # -- actions ------------------------------------------------------------
+
+    def _act(self, patient_id: int, perm: Perm, form: Any, action: Any) -> Any:
+        """Check the permission and the form (CSRF), run *action* in one transaction."""
+        if not can(perm):
+            abort(403)
+        if not form.validate():
+            if "csrf_token" in form.errors:
+                abort(400)
+            flash(
+                _("Please check the form: %(fields)s", fields=", ".join(sorted(form.errors))),
+                "error",
+            )
+            return redirect(url_for(".record", patient_id=patient_id))
+        try:
+            with get_runtime().transaction() as session:
+                message = action(session)
+        except PatientNotFound:
+            abort(404)
+        except CareLoopError as exc:
+            flash(str(exc), "error")
+        else:
+            flash(message, "success")
+        return redirect(url_for(".record", patient_id=patient_id))
+
+    @expose("/<int:patient_id>/call", methods=("POST",))
+    def log_call(self, patient_id: int) -> Any:
+        form = LogCallForm(request.form)
+
+        def action(session: Session) -> str:
+            minutes = form.duration_minutes.data
+            interactions.log_interaction(
+                session,
+                patient_id,
+                channel="phone",
+                direction=form.direction.data,
+                kind="call",
+                outcome=form.outcome.data,
+                body=form.notes.data or None,
+                duration_seconds=None if minutes is None else minutes * 60,
+                actor=current_actor(),
+            )
+            return _("Call logged.")
+
+        return self._act(patient_id, Perm.LOG_CALL, form, action)
+
+    @expose("/<int:patient_id>/appointment", methods=("POST",))
+    def book(self, patient_id: int) -> Any:
+        with get_runtime().session() as session:
+            form = _booking_form(session, request.form)
+        zone = ZoneInfo(get_runtime().config.timezone)
+
+        def action(session: Session) -> str:
+            start = form.scheduled_start.data.replace(tzinfo=zone)
+            appointments.book_appointment(
+                session,
+                patient_id,
+                scheduled_start=start,
+                doctor_id=_optional_int(form.doctor_id.data),
+                department_id=_optional_int(form.department_id.data),
+                service_id=_optional_int(form.service_id.data),
+                booking_channel="phone",
+                notes=form.notes.data or None,
+                actor=current_actor(),
+            )
+            return _("Appointment booked.")
+
+        return self._act(patient_id, Perm.BOOK, form, action)
+
+    @expose("/<int:patient_id>/feedback", methods=("POST",))
+    def feedback(self, patient_id: int) -> Any:
+        form = FeedbackForm(request.form)
+
+        def action(session: Session) -> str:
+            interactions.log_interaction(
+                session,
+                patient_id,
+                channel=form.channel.data,
+                direction="inbound",
+                kind=form.kind.data,
+                subject=form.subject.data,
+                body=form.body.data or None,
+                actor=current_actor(),
+            )
+            return _("Recorded.")
+
+        return self._act(patient_id, Perm.COMPLAINT, form, action)
+
+    @expose("/<int:patient_id>/consent", methods=("POST",))
+    def change_consent(self, patient_id: int) -> Any:
+        form = ConsentForm(request.form)
+
+        def action(session: Session) -> str:
+            consent.record_consent(
+                session,
+                patient_id,
+                form.channel.data,
+                form.purpose.data,
+                form.action.data,
+                "staff",
+                current_actor(),
+                evidence=form.evidence.data or None,
+            )
+            return _("Consent recorded.")
+
+        return self._act(patient_id, Perm.CONSENT_EDIT, form, action)
+
+    @expose("/<int:patient_id>/merge", methods=("GET", "POST"))
+    def merge(self, patient_id: int) -> Any:
+        """GET (or POST without ``confirm``): a preview; POST with ``confirm=yes``: merge."""
+        if not can(Perm.PATIENT_MERGE):
+            abort(403)
+        form = MergeForm(
+            request.form if request.method == "POST" else request.args,
+            meta={"csrf": request.method == "POST"},
+        )
+        if not form.validate():
+            if "csrf_token" in form.errors:
+                abort(400)
+            flash(_("Give the id of the duplicate record."), "error")
+            return redirect(url_for(".record", patient_id=patient_id))
+        other_id = form.other_id.data
+        runtime = get_runtime()
+        if request.method == "POST" and form.confirm.data == "yes":
+            try:
+                with runtime.transaction() as session:
+                    patients.merge_patients(session, patient_id, other_id, current_actor())
+            except CareLoopError as exc:
+                flash(str(exc), "error")
+            else:
+                flash(_("Records merged."), "success")
+            return redirect(url_for(".record", patient_id=patient_id))
+        with runtime.session() as session:
+            try:
+                plan = patients.preview_merge(session, patient_id, other_id)
+            except CareLoopError as exc:
+                flash(str(exc), "error")
+                return redirect(url_for(".record", patient_id=patient_id))
+            winner = session.get(Patient, patient_id)
+            loser = session.get(Patient, other_id)
+            return self.render(
+                "careloop/merge_preview.html",
+                plan=plan,
+                winner=winner,
+                loser=loser,
+                form=MergeForm(data={"other_id": other_id, "confirm": "yes"}),
+            )
+
+    # -- new patient (from caller-ID "create") -------------------------------
+
+    @expose("/new", methods=("GET", "POST"))
+    def new(self) -> Any:
+        if not can(Perm.PATIENT_EDIT):
+            abort(403)
+        form = NewPatientForm(request.form if request.method == "POST" else None)
+        if request.method == "GET":
+            form.phone.data = request.args.get("phone", "")
+        elif form.validate():
+            data = patients.PatientInput(
+                given_name=form.given_name.data or "",
+                family_name=form.family_name.data or "",
+                mrn=form.mrn.data or None,
+                birth_date=form.birth_date.data,
+                preferred_language=form.preferred_language.data or None,
+                lead_source=form.lead_source.data or None,
+                phones=[form.phone.data] if form.phone.data else [],
+                emails=[form.email.data] if form.email.data else [],
+            )
+            try:
+                with get_runtime().transaction() as session:
+                    patient = patients.create_patient(session, data, current_actor())
+                    new_id = patient.id
+            except CareLoopError as exc:
+                flash(str(exc), "error")
+            else:
+                flash(_("Patient created."), "success")
+                return redirect(url_for(".record", patient_id=new_id))
+        elif "csrf_token" in form.errors:
+            abort(400)
+        return self.render("careloop/patient_new.html", form=form)
