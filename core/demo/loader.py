@@ -130,6 +130,12 @@ def load_demo(
     return summary
 
 
+def demo_loaded(runtime: CareLoop) -> bool:
+    """True when the demo was loaded into this database before (its first MRN exists)."""
+    with runtime.session() as session:
+        return session.scalar(select(Patient.id).where(Patient.mrn == "CL-000001")) is not None
+
+
 def _count(session: Session, model: type) -> int:
     return session.scalar(select(func.count()).select_from(model)) or 0
 

@@ -1,0 +1,160 @@
+"""``careloop demo``: load the demo clinic and serve the back office on this machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from core import tasks
+from core.audit import Actor
+from core.cli.base import CliState, fail, pass_state
+from core.demo import DEFAULT_PATIENTS, DEFAULT_SEED, DemoSummary, count_patients, load_demo
+from core.demo.loader import DEMO_LOGINS, demo_loaded
+from core.i18n import gettext as _
+from core.runtime import CareLoop, create, set_process_runtime
+
+#: the SQLite file the demo uses when no database is configured
+DEMO_DATABASE = "careloop-demo.db"
+#: how long ``--no-serve`` waits for background jobs (attribution...) to finish
+JOBS_TIMEOUT_MS = 60_000
+
+
+def _demo_database_url(fresh: bool) -> str:
+    path = Path.cwd() / DEMO_DATABASE
+    if fresh:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return f"sqlite:///{path}"
+
+
+def _echo_logins(summary: DemoSummary | None) -> None:
+    click.echo(_("Demo logins (fixed demo passwords: for a local demo only, never production):"))
+    existing = set(summary.existing_logins) if summary else set()
+    for login in DEMO_LOGINS:
+        password = _("(unchanged)") if login.username in existing else login.password
+        click.echo(f"  {login.role:<10} {login.username:<10} {password}")
+
+
+def _echo_summary(summary: DemoSummary) -> None:
+    click.echo(
+        _(
+            "Loaded %(patients)s patients, %(appointments)s appointments, "
+            "%(interactions)s interactions and %(consents)s consent events "
+            "(%(departments)s departments, %(doctors)s doctors, %(services)s services) "
+            "in %(seconds).1f s.",
+            patients=summary.patients,
+            appointments=summary.appointments,
+            interactions=summary.interactions,
+            consents=summary.consent_events,
+            departments=summary.departments,
+            doctors=summary.doctors,
+            services=summary.services,
+            seconds=summary.seconds,
+        )
+    )
+
+
+def _load(runtime: CareLoop, patients: int, seed: int) -> DemoSummary:
+    with click.progressbar(length=patients, label=_("Loading demo patients")) as bar:
+        return load_demo(runtime, patients=patients, seed=seed, progress=bar.update)
+
+
+def _drain_jobs() -> None:
+    """Let the embedded worker finish what loading queued (first touches...)."""
+    import dramatiq
+
+    if not tasks.is_embedded():
+        return
+    broker = dramatiq.get_broker()
+    for queue in list(broker.get_declared_queues()):
+        broker.join(queue, timeout=JOBS_TIMEOUT_MS)
+
+
+def _serve(runtime: CareLoop, host: str, port: int) -> None:
+    from werkzeug.serving import run_simple
+
+    from admin.app import create_app
+
+    app = create_app(runtime=runtime)
+    base = f"http://{host}:{port}"
+    click.echo(_("Back office: %(url)s", url=f"{base}/admin/"))
+    click.echo(_("Health check: %(url)s", url=f"{base}/health"))
+    click.echo(_("Press Ctrl+C to stop."))
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+    except OSError as exc:
+        fail(_("cannot listen on %(host)s:%(port)s: %(error)s", host=host, port=port, error=exc))
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--database-url",
+    envvar="CARELOOP_DATABASE_URL",
+    help=f"Database to load into (default: a fresh {DEMO_DATABASE} in this directory).",
+)
+@click.option(
+    "--fresh/--keep",
+    default=True,
+    show_default=True,
+    help=f"--fresh recreates {DEMO_DATABASE}; --keep keeps existing data (and loads the demo "
+    "next to it, once).",
+)
+@click.option(
+    "--patients",
+    default=DEFAULT_PATIENTS,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="How many demo patients to create.",
+)
+@click.option("--seed", default=DEFAULT_SEED, show_default=True, help="Random seed of the data.")
+@click.option("--serve/--no-serve", default=True, help="--no-serve loads the data and exits.")
+@pass_state
+def demo(
+    state: CliState,
+    host: str,
+    port: int,
+    database_url: str | None,
+    fresh: bool,
+    patients: int,
+    seed: int,
+    serve: bool,
+) -> None:
+    """Load a demo clinic (1,000 patients in six languages) and serve the back office."""
+    configured = bool(database_url)
+    url = database_url or _demo_database_url(fresh)
+    runtime = create(state.config.with_overrides(database_url=url))
+    try:
+        runtime.init_database(Actor.cli())
+        click.echo(_("Database: %(url)s", url=runtime.db.engine.url.render_as_string()))
+        set_process_runtime(runtime)
+        summary: DemoSummary | None = None
+        existing = count_patients(runtime)
+        if existing and not fresh and demo_loaded(runtime):
+            click.echo(_("The demo data is already loaded; keeping it."))
+        elif existing and configured and fresh:
+            fail(
+                _(
+                    "the database already holds %(count)s patients; "
+                    "use --keep to load the demo next to them",
+                    count=existing,
+                )
+            )
+        else:
+            summary = _load(runtime, patients, seed)
+            _echo_summary(summary)
+        tasks.start_embedded_worker()
+        _echo_logins(summary)
+        if serve:
+            _serve(runtime, host, port)
+        else:
+            _drain_jobs()
+    finally:
+        tasks.stop_embedded_worker()
+        set_process_runtime(None)
+        runtime.close()
+
+
+commands = [demo]
