@@ -81,10 +81,18 @@ def is_family_name_first(text: str) -> bool:
     return False
 
 
-def compose_display_name(given_name: str, family_name: str) -> str:
-    """A display name from its parts: ``李小明`` / ``김 민수`` / ``Сергій Коваленко``."""
+def compose_display_name(
+    given_name: str, family_name: str, *, family_first: bool | None = None
+) -> str:
+    """A display name from its parts: ``李小明`` / ``김민수`` / ``Сергій Коваленко``.
+
+    *family_first* forces the order (e.g. ``Wang Xiaoming`` in a Chinese display);
+    ``None`` decides from the script (Han, Hangul, kana go family name first).
+    """
     given, family = given_name.strip(), family_name.strip()
-    if is_family_name_first(family + given):
+    if family_first is None:
+        family_first = is_family_name_first(family + given)
+    if family_first:
         joiner = "" if _is_cjk_ideographic(family + given) else " "
         return joiner.join(part for part in (family, given) if part)
     return " ".join(part for part in (given, family) if part)

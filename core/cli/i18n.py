@@ -155,7 +155,7 @@ def i18n_group() -> None:
 @i18n_group.command("extract")
 def extract_cmd() -> None:
     """Collect marked strings into core/translations/messages.pot."""
-    click.echo(str(extract()))
+    click.echo(i18n.gettext("Wrote %(path)s", path=str(extract())))
 
 
 @i18n_group.command("update")
@@ -173,7 +173,7 @@ def init_cmd(locale: str) -> None:
     """Start a catalogue for a new LOCALE (e.g. ``vi``)."""
     if not POT_FILE.exists():
         extract()
-    click.echo(str(init_locale(locale)))
+    click.echo(i18n.gettext("Wrote %(path)s", path=str(init_locale(locale))))
 
 
 @i18n_group.command("compile")
@@ -181,7 +181,7 @@ def compile_cmd() -> None:
     """Compile every .po into .mo (also done on first use and by the build)."""
     for po_file in sorted(i18n.TRANSLATIONS_DIR.glob(f"*/LC_MESSAGES/{i18n.DOMAIN}.po")):
         i18n.compile_catalogue(po_file, po_file.with_suffix(".mo"))
-        click.echo(str(po_file.with_suffix(".mo")))
+        click.echo(i18n.gettext("Wrote %(path)s", path=str(po_file.with_suffix(".mo"))))
     i18n.reload_catalogues()
 
 
@@ -192,7 +192,12 @@ def check_cmd() -> None:
     for problem in problems:
         click.echo(problem, err=True)
     if problems:
+        summary = i18n.ngettext(
+            "%(num)d problem in the catalogues", "%(num)d problems in the catalogues", len(problems)
+        )
+        click.echo(summary, err=True)
         raise SystemExit(1)
+    click.echo(i18n.gettext("All catalogues are complete."))
 
 
 commands = [i18n_group]
