@@ -51,6 +51,15 @@ class Config:
     plugin_state_ttl: float = 1.0
     import_workers: int = 0
     telephony_token: str = field(default="", repr=False)
+    # messaging: outbox, policy and workers (core/messaging)
+    channel_mode: str = "console"
+    channel_order: tuple[str, ...] = ("whatsapp", "sms", "email")
+    quiet_hours: str = "21:00-08:00"
+    marketing_cap: str = "3/7d"
+    send_max_attempts: int = 5
+    send_backoff: float = 5.0
+    outbox_stuck_after: int = 600
+    worker_prefetch: int = 64
     # channel plugins (whatsapp, email, sms) and their webhooks
     public_url: str = ""
     channel_timeout: float = 10.0
@@ -85,6 +94,14 @@ class Config:
         "CARELOOP_PLUGIN_STATE_TTL": "plugin_state_ttl",
         "CARELOOP_IMPORT_WORKERS": "import_workers",
         "CARELOOP_TELEPHONY_TOKEN": "telephony_token",
+        "CARELOOP_CHANNEL_MODE": "channel_mode",
+        "CARELOOP_CHANNEL_ORDER": "channel_order",
+        "CARELOOP_QUIET_HOURS": "quiet_hours",
+        "CARELOOP_MARKETING_CAP": "marketing_cap",
+        "CARELOOP_SEND_MAX_ATTEMPTS": "send_max_attempts",
+        "CARELOOP_SEND_BACKOFF": "send_backoff",
+        "CARELOOP_OUTBOX_STUCK_AFTER": "outbox_stuck_after",
+        "CARELOOP_WORKER_PREFETCH": "worker_prefetch",
         "CARELOOP_PUBLIC_URL": "public_url",
         "CARELOOP_CHANNEL_TIMEOUT": "channel_timeout",
         "CARELOOP_WEBHOOK_MAX_AGE": "webhook_max_age",
@@ -156,6 +173,9 @@ class Config:
             ) from exc
         if self.plugin_state_ttl < 0:
             raise ConfigurationError("CARELOOP_PLUGIN_STATE_TTL must be zero or positive")
+        from core.messaging.policy import validate_settings
+
+        validate_settings(self)
 
     @property
     def effective_secret_key(self) -> str:

@@ -254,3 +254,17 @@ def careloop_on_plugin_state_changed(name: str, enabled: bool, actor: Actor) -> 
     :param enabled: its new state.
     :param actor: who changed it.
     """
+
+
+@hookspec
+def careloop_on_message_status_changed(
+    message_id: int, patient_id: int, channel: str, status: str, campaign_id: int | None
+) -> None:
+    """An outbound message changed status (sent, delivered, read, failed, suppressed...).
+
+    :param message_id: the ``OutboundMessage`` id.
+    :param patient_id: its patient.
+    :param channel: whatsapp, sms or email.
+    :param status: the new status.
+    :param campaign_id: the campaign it belongs to, if any.
+    """

@@ -60,6 +60,11 @@ def configure_broker(url: str = "") -> dramatiq.Broker:
         return broker
 
 
+def is_configured() -> bool:
+    """True once :func:`configure_broker` has installed this process's broker."""
+    return _state["url"] is not None
+
+
 def is_embedded() -> bool:
     return isinstance(dramatiq.get_broker(), StubBroker)
 

@@ -4,6 +4,7 @@ from core.models.appointment import Appointment
 from core.models.clinic import Department, Doctor, Service
 from core.models.consent import ConsentEvent
 from core.models.interaction import Interaction
+from core.models.outbox import MessageTemplate, OutboundMessage
 from core.models.patient import (
     Condition,
     ContactPoint,
@@ -26,6 +27,8 @@ __all__ = [
     "Doctor",
     "ExternalId",
     "Interaction",
+    "MessageTemplate",
+    "OutboundMessage",
     "Patient",
     "PluginState",
     "RelatedPerson",

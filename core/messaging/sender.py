@@ -1,0 +1,349 @@
+"""Sending one outbox row: re-check policy, render, call the channel, record.
+
+:func:`process_message` is what the ``messaging.send_message`` actor runs
+(see :mod:`core.messaging.actors`).  It is idempotent: it only acts on a row it moves
+from ``queued`` to ``sending`` itself (``SELECT ... FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, a conditional ``UPDATE`` on SQLite), so a duplicate job finds
+nothing to do.  The provider is called *outside* any transaction, after the
+``sending`` claim is committed; a worker killed during the call leaves the row
+in ``sending`` for the sweeper (:mod:`core.messaging.sweeper`).
+
+Failures: :class:`TransientChannelError` goes back to ``queued`` with
+exponential backoff until ``CARELOOP_SEND_MAX_ATTEMPTS``, then ``failed``;
+:class:`PermanentChannelError` fails at once; :class:`DuplicateSendRefused`
+means an earlier attempt went through: ``sent`` and flagged for
+reconciliation, never sent again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+
+from core import events
+from core.db import utcnow
+from core.messaging import policy
+from core.messaging.channel import (
+    ChannelError,
+    DuplicateSendRefused,
+    OutgoingMessage,
+    PermanentChannelError,
+    SendResult,
+    TransientChannelError,
+)
+from core.messaging.outbox import BROKER_HORIZON, send_to_broker
+from core.messaging.registry import channels_of
+from core.messaging.templates import (
+    Rendered,
+    TemplateNotFound,
+    TemplateProblem,
+    build_context,
+    find_template,
+    render_string,
+    render_template,
+)
+from core.models import Patient
+from core.models.outbox import MessageStatus, OutboundMessage
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from core.messaging.channel import Channel
+    from core.runtime import CareLoop
+
+logger = logging.getLogger(__name__)
+
+QUEUE = "messaging"  # the actors module declares its own copy
+#: longest wait between two attempts
+MAX_BACKOFF = dt.timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A message claimed for sending: what to give the channel."""
+
+    channel: Channel
+    outgoing: OutgoingMessage
+
+
+def backoff(attempts: int, base_seconds: float) -> dt.timedelta:
+    """Exponential backoff with jitter: base * 2^(attempts-1), +-20%, capped."""
+    seconds = base_seconds * (2 ** max(0, attempts - 1))
+    seconds = min(seconds, MAX_BACKOFF.total_seconds())
+    return dt.timedelta(seconds=seconds * random.uniform(0.8, 1.2))
+
+
+def _lock_queued(session: Session, message_id: int) -> OutboundMessage | None:
+    query = select(OutboundMessage).where(
+        OutboundMessage.id == message_id, OutboundMessage.status == MessageStatus.QUEUED
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return session.scalars(query).first()
+
+
+def _finish(
+    session: Session, message: OutboundMessage, status: str, reason: str | None, **values: Any
+) -> None:
+    now = utcnow()
+    message.status = status
+    message.status_reason = reason[:500] if reason else None
+    message.updated_at = now
+    stamp = f"{status}_at"
+    if hasattr(OutboundMessage, stamp) and getattr(message, stamp) is None:
+        setattr(message, stamp, now)
+    for name, value in values.items():
+        setattr(message, name, value)
+    events.emit(
+        session,
+        "careloop_on_message_status_changed",
+        message_id=message.id,
+        patient_id=message.patient_id,
+        channel=message.channel,
+        status=status,
+        campaign_id=message.campaign_id,
+    )
+
+
+def _requeue(session: Session, message: OutboundMessage, when: dt.datetime, reason: str) -> None:
+    """Back to ``queued`` for *when*; the broker gets it after commit if due soon."""
+    now = utcnow()
+    message.status = MessageStatus.QUEUED.value
+    message.status_reason = reason[:500]
+    message.scheduled_at = when
+    message.updated_at = now
+    delay = when - now
+    if delay <= BROKER_HORIZON:
+        message.enqueued_at = now
+        session.info.setdefault("careloop.requeue", []).append(
+            (message.id, max(0, int(delay.total_seconds() * 1000)))
+        )
+    else:
+        message.enqueued_at = None  # the dispatcher picks it up when due
+
+
+def _flush_requeues(session: Session) -> None:
+    jobs = session.info.pop("careloop.requeue", None)
+    if jobs:
+        send_to_broker(jobs)
+
+
+def _render(
+    session: Session,
+    runtime: CareLoop,
+    message: OutboundMessage,
+    patient: Patient,
+    channel: str,
+    template_only: bool,
+) -> Rendered:
+    config = runtime.config
+    locale = message.locale or patient.preferred_language or config.default_locale
+    context = build_context(
+        session,
+        patient,
+        channel=channel,
+        purpose=message.purpose,
+        locale=locale,
+        clinic_timezone=config.timezone,
+        ctx=message.context,
+    ).as_dict()
+    if message.template_key:
+        template = find_template(
+            session, message.template_key, channel, locale, config.default_locale
+        )
+        rendered = render_template(template, context, locale=locale)
+        if not template_only:
+            # free text inside the window: the provider template is not needed
+            return Rendered(rendered.body, rendered.subject, locale=rendered.locale)
+        return rendered
+    return Rendered(
+        body=render_string(message.body or "", context),
+        subject=render_string(message.subject, context) if message.subject else None,
+        locale=locale,
+    )
+
+
+def _approved_channels(
+    session: Session, runtime: CareLoop, message: OutboundMessage, patient: Patient
+) -> set[str]:
+    """Channels on which the message has a provider-approved template (WhatsApp)."""
+    if not message.template_key or "whatsapp" not in message.channels:
+        return set()
+    locale = message.locale or patient.preferred_language or runtime.config.default_locale
+    try:
+        template = find_template(
+            session, message.template_key, "whatsapp", locale, runtime.config.default_locale
+        )
+    except TemplateNotFound:
+        return set()
+    return {"whatsapp"} if template.provider_template else set()
+
+
+def prepare(runtime: CareLoop, session: Session, message_id: int) -> Prepared | None:
+    """In one transaction: lock, re-check policy, render, claim (``queued`` -> ``sending``).
+
+    :returns: what to send, or ``None`` when there is nothing to send now
+        (already taken, suppressed, deferred, not due, failed to render).
+    """
+    config = runtime.config
+    message = _lock_queued(session, message_id)
+    if message is None:
+        return None
+    now = utcnow()
+    if message.scheduled_at > now + dt.timedelta(seconds=1):
+        _requeue(session, message, message.scheduled_at, message.status_reason or "not_due")
+        return None
+    patient = session.get(Patient, message.patient_id)
+    channels = channels_of(runtime)
+    cap = policy.parse_frequency_cap(config.marketing_cap)
+    facts = policy.recipient_facts(
+        session, message.patient_id, purpose=message.purpose, now=now, cap=cap
+    )
+    approved = _approved_channels(session, runtime, message, patient) if patient else set()
+    decision = policy.decide(
+        facts,
+        purpose=message.purpose,
+        channels=message.channels,
+        now=now,
+        contact_kinds={name: ch.contact_kind for name, ch in channels.items()},
+        quiet_hours=policy.parse_quiet_hours(config.quiet_hours),
+        cap=cap,
+        default_zone=config.timezone,
+        approved_template_channels=approved,
+    )
+    if decision.action == "suppress" or patient is None:
+        _finish(session, message, MessageStatus.SUPPRESSED, decision.reason or "patient_inactive")
+        return None
+    if decision.action == "defer":
+        assert decision.until is not None
+        _requeue(session, message, decision.until, decision.reason or "deferred")
+        return None
+    assert decision.channel is not None and decision.address is not None
+    try:
+        rendered = _render(
+            session, runtime, message, patient, decision.channel, decision.template_only
+        )
+    except (TemplateProblem, TemplateNotFound) as exc:
+        _finish(session, message, MessageStatus.FAILED, f"template:{exc}")
+        return None
+    claimed = session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.id == message.id, OutboundMessage.status == MessageStatus.QUEUED)
+        .values(
+            status=MessageStatus.SENDING.value,
+            status_reason=None,
+            channel=decision.channel,
+            to_address=decision.address,
+            locale=rendered.locale,
+            rendered_subject=(rendered.subject or None) and rendered.subject[:250],
+            rendered_body=rendered.body,
+            attempts=OutboundMessage.attempts + 1,
+            sending_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]  # another worker won
+        return None
+    outgoing = OutgoingMessage(
+        message_id=message.id,
+        idempotency_key=message.idempotency_key,
+        channel=decision.channel,
+        to=decision.address,
+        purpose=message.purpose,
+        locale=rendered.locale,
+        body=rendered.body,
+        subject=rendered.subject,
+        template_name=rendered.template_name,
+        template_language=rendered.template_language,
+        template_params=list(rendered.template_params),
+        unsubscribe_url=(message.context or {}).get("unsubscribe_url"),
+    )
+    return Prepared(channels[decision.channel], outgoing)
+
+
+def _load_sending(session: Session, message_id: int) -> OutboundMessage | None:
+    return session.get(OutboundMessage, message_id, populate_existing=True)
+
+
+def record_result(
+    runtime: CareLoop,
+    session: Session,
+    prepared: Prepared,
+    result: SendResult | None,
+    error: BaseException | None,
+) -> str:
+    """Write what the provider said; returns the status recorded."""
+    message = _load_sending(session, prepared.outgoing.message_id)
+    if message is None:
+        return "gone"
+    if error is None and result is not None:
+        if message.provider_message_id is None:
+            message.provider_message_id = result.provider_message_id
+        if message.status == MessageStatus.SENDING:
+            status = result.status if result.status in ("sent", "delivered", "read") else "sent"
+            if message.sent_at is None:
+                message.sent_at = utcnow()
+            _finish(session, message, status, None)
+        return message.status
+    if message.status != MessageStatus.SENDING:
+        return message.status  # a webhook already moved it on
+    kind = type(error).__name__
+    detail = f"{kind}: {error}"[:400]
+    if isinstance(error, DuplicateSendRefused):
+        _finish(
+            session, message, MessageStatus.SENT, "duplicate_refused", needs_reconciliation=True
+        )
+        message.sent_at = message.sent_at or utcnow()
+    elif isinstance(error, PermanentChannelError):
+        _finish(session, message, MessageStatus.FAILED, f"permanent:{detail}")
+    elif isinstance(error, TransientChannelError) or (
+        prepared.channel.provider_deduplicates and not isinstance(error, ChannelError)
+    ):
+        if message.attempts >= runtime.config.send_max_attempts:
+            _finish(session, message, MessageStatus.FAILED, f"attempts_exhausted:{detail}")
+        else:
+            wait = backoff(message.attempts, runtime.config.send_backoff)
+            _requeue(session, message, utcnow() + wait, f"retry:{detail}")
+    else:
+        # an unexpected error from a provider that cannot deduplicate: it may have gone out
+        _finish(
+            session,
+            message,
+            MessageStatus.FAILED,
+            f"unknown_outcome:{detail}",
+            needs_reconciliation=True,
+        )
+    return message.status
+
+
+def process_message(runtime: CareLoop, message_id: int) -> str:
+    """Do everything for one message; returns the status it ended in (for tests/bench)."""
+    with runtime.session() as session:
+        with session.begin():
+            prepared = prepare(runtime, session, message_id)
+        _flush_requeues(session)
+        if prepared is None:
+            row = session.get(OutboundMessage, message_id, populate_existing=True)
+            return row.status if row is not None else "gone"
+        result: SendResult | None = None
+        error: BaseException | None = None
+        try:
+            result = prepared.channel.send(prepared.outgoing)
+        except Exception as exc:  # classified in record_result; never logs the text
+            error = exc
+            logger.warning(
+                "send of message %s on %s failed: %s",
+                message_id,
+                prepared.outgoing.channel,
+                type(exc).__name__,
+            )
+        with session.begin():
+            status = record_result(runtime, session, prepared, result, error)
+        _flush_requeues(session)
+        return status
