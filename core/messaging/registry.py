@@ -32,7 +32,10 @@ def channels_of(runtime: CareLoop) -> dict[str, Channel]:
     if runtime.config.channel_mode == "console":
         found = dict(console_channels())
     else:
-        found = {ch.name: ch for ch in plugins.collect("careloop_register_channels")}
+        found = {}
+        # results come last-registered first: a later plugin overrides a channel name
+        for channel in plugins.collect("careloop_register_channels"):
+            found.setdefault(channel.name, channel)
     with _lock:
         stale = [k for k in _cache if k[0] == key[0]]
         for k in stale:

@@ -27,6 +27,7 @@ from sqlalchemy import select, update
 
 from core import events
 from core.db import utcnow
+from core.errors import ConfigurationError
 from core.messaging import policy
 from core.messaging.channel import (
     ChannelError,
@@ -285,11 +286,13 @@ def record_result(
     if error is None and result is not None:
         if message.provider_message_id is None:
             message.provider_message_id = result.provider_message_id
-        if message.status == MessageStatus.SENDING:
+        late = message.status == MessageStatus.FAILED and message.needs_reconciliation
+        if message.status == MessageStatus.SENDING or late:
+            # (late: the sweeper gave up on a slow call that did go through)
             status = result.status if result.status in ("sent", "delivered", "read") else "sent"
             if message.sent_at is None:
                 message.sent_at = utcnow()
-            _finish(session, message, status, None)
+            _finish(session, message, status, None, needs_reconciliation=False)
         return message.status
     if message.status != MessageStatus.SENDING:
         return message.status  # a webhook already moved it on
@@ -300,7 +303,7 @@ def record_result(
             session, message, MessageStatus.SENT, "duplicate_refused", needs_reconciliation=True
         )
         message.sent_at = message.sent_at or utcnow()
-    elif isinstance(error, PermanentChannelError):
+    elif isinstance(error, PermanentChannelError | ConfigurationError):
         _finish(session, message, MessageStatus.FAILED, f"permanent:{detail}")
     elif isinstance(error, TransientChannelError) or (
         prepared.channel.provider_deduplicates and not isinstance(error, ChannelError)
