@@ -172,7 +172,6 @@ def _context() -> dict[str, Any]:
     return {
         "current_locale": locale,
         "current_timezone": current_timezone(),
-        "careloop_languages": _language_links,
         "text_direction": "ltr",
         "language_name": i18n.LANGUAGE_NAMES.get(locale, locale),
     }
@@ -212,7 +211,11 @@ def _install_jinja(app: Flask) -> None:
         personname=lambda given, family="": formatting.format_person_name(given, family),
         timedelta=lambda value, **kw: formatting.format_timedelta(value, **kw),
     )
-    env.globals.update(format_person_name=formatting.format_person_name)
+    # globals (not context): imported macros such as the language switcher see them
+    env.globals.update(
+        format_person_name=formatting.format_person_name,
+        careloop_languages=_language_links,
+    )
 
 
 def init_app(app: Flask) -> Babel:

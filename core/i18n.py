@@ -122,9 +122,9 @@ def reset_locale(token: contextvars.Token[str | None]) -> None:
 # --------------------------------------------------------------------------- catalogues
 
 
-def po_path(locale: str, source_dir: Path = TRANSLATIONS_DIR) -> Path:
+def po_path(locale: str, source_dir: Path | None = None) -> Path:
     """Where the ``.po`` source of *locale* lives."""
-    return source_dir / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+    return (source_dir or TRANSLATIONS_DIR) / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
 def compile_catalogue(po_file: Path, mo_file: Path) -> None:

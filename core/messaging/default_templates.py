@@ -254,13 +254,12 @@ def seed_default_templates(
     written.  Existing rows are kept, unless *overwrite*.  The caller commits."""
     from core.messaging.templates import save_template
 
-    existing = set(
-        session.execute(
-            select(MessageTemplate.key, MessageTemplate.locale).where(
-                MessageTemplate.channel == ANY_CHANNEL
-            )
-        ).tuples()
+    rows = session.execute(
+        select(MessageTemplate.key, MessageTemplate.locale).where(
+            MessageTemplate.channel == ANY_CHANNEL
+        )
     )
+    existing = {(key, locale) for key, locale in rows}
     written = 0
     for template in DEFAULT_TEMPLATES:
         if template.locale not in locales:
