@@ -551,12 +551,13 @@ def merge_patients(session: Session, winner_id: int, loser_id: int, actor: Actor
                 c.kind == point.kind and c.is_primary for c in winner.contact_points
             )
             winner.contact_points.append(point)
-    for ext in list(loser.external_ids):
-        loser.external_ids.remove(ext)
-        winner.external_ids.append(ext)
-    for person in list(loser.related_people):
-        loser.related_people.remove(person)
-        winner.related_people.append(person)
+    with session.no_autoflush:  # a lazy load's autoflush would delete the moved orphans
+        for ext in list(loser.external_ids):
+            loser.external_ids.remove(ext)
+            winner.external_ids.append(ext)
+        for person in list(loser.related_people):
+            loser.related_people.remove(person)
+            winner.related_people.append(person)
     winner.tags = sorted({*winner.tags, *loser.tags}, key=lambda t: t.name or "")
     winner.conditions = sorted({*winner.conditions, *loser.conditions}, key=lambda c: c.code or "")
     loser.tags, loser.conditions = [], []
