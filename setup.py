@@ -1,6 +1,32 @@
 """Packaging for CareLoop: the core registry, built-in plugins and the back office."""
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+
+class BuildPyWithCatalogues(build_py):
+    """build_py that also compiles core/translations/*/LC_MESSAGES/*.po into .mo files.
+
+    A checkout or editable install needs no build step: core.i18n compiles missing
+    or stale .mo files on first use.
+    """
+
+    def run(self) -> None:
+        super().run()
+        try:
+            from babel.messages.mofile import write_mo
+            from babel.messages.pofile import read_po
+        except ImportError:  # core.i18n compiles them on first use instead
+            self.warn("Babel missing at build time: .mo files not compiled")
+            return
+        for po_file in sorted(Path(self.build_lib, "core", "translations").glob("*/*/*.po")):
+            with po_file.open("rb") as fp:
+                catalog = read_po(fp, locale=po_file.parent.parent.name)
+            with po_file.with_suffix(".mo").open("wb") as out:
+                write_mo(out, catalog, use_fuzzy=False)
+
 
 setup(
     name="careloop",
@@ -13,7 +39,13 @@ setup(
     packages=find_packages(include=["core", "core.*", "plugins", "plugins.*", "admin", "admin.*"]),
     include_package_data=True,
     package_data={
-        "core": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py", "demo/*.json"],
+        "core": [
+            "migrations/*.py",
+            "migrations/*.mako",
+            "migrations/versions/*.py",
+            "demo/*.json",
+            "translations/*/LC_MESSAGES/*.po",
+        ],
         "plugins": ["*/migrations/*.py", "*/templates/**/*"],
         "admin": ["templates/**/*", "static/**/*"],
     },
@@ -59,6 +91,7 @@ setup(
         ],
     },
     entry_points={"console_scripts": ["careloop=core.cli:main"]},
+    cmdclass={"build_py": BuildPyWithCatalogues},
     classifiers=[
         "Programming Language :: Python :: 3.11",
         "Framework :: Flask",
