@@ -80,6 +80,8 @@ class Config:
     sms_optout_keywords: tuple[str, ...] = ()
     # back office: send the session cookie over HTTPS only (turn off for a plain-http demo)
     session_cookie_secure: bool = True
+    # languages: a JSON file adding to or replacing the per-language keywords (core/keywords.py)
+    keywords_file: str = ""
 
     #: environment variable -> field name; the README documents the same table.
     ENV_NAMES: ClassVar[dict[str, str]] = {
@@ -120,6 +122,7 @@ class Config:
         "CARELOOP_SMS_SENDER": "sms_sender",
         "CARELOOP_SMS_OPTOUT_KEYWORDS": "sms_optout_keywords",
         "CARELOOP_SESSION_COOKIE_SECURE": "session_cookie_secure",
+        "CARELOOP_KEYWORDS_FILE": "keywords_file",
     }
 
     @classmethod

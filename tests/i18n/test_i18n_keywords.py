@@ -153,8 +153,8 @@ def test_configuration_file_extends_and_replaces(tmp_path: Path) -> None:
         ),
         encoding="utf-8",
     )
-    config = Config.from_env({}, keywords_file=str(path)) if _has_setting() else None
-    table = keywords.keywords_for(config) if config else keywords.load(path)
+    config = Config.from_env({"CARELOOP_KEYWORDS_FILE": str(path)})
+    table = keywords.keywords_for(config)
     assert table.is_opt_out("cabut!", "id")
     assert table.is_opt_out("BERHENTI", "id")  # defaults kept
     assert table.greeting("id", "Budi") == "Selamat pagi Budi,"
@@ -175,7 +175,3 @@ def test_bad_configuration(tmp_path: Path) -> None:
         keywords.load(path)
     with pytest.raises(ConfigurationError):
         keywords.from_mapping({"keywords": {"shout": {"en": ["HEY"]}}})
-
-
-def _has_setting() -> bool:
-    return "CARELOOP_KEYWORDS_FILE" in Config.ENV_NAMES
