@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Row, delete, func, or_, select, update
+from sqlalchemy import Row, Select, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core import events
@@ -397,48 +397,54 @@ _MATCH_COLUMNS = (
 )
 
 
+def _by_contact(*kinds: str) -> Select[Any]:
+    """Active patients with a contact point of one of *kinds* equal to ``:value``.
+
+    Built once at import: the caller-ID path then pays no statement building,
+    and plain ``=`` comparisons (not ``IN``) need no per-call SQL rendering.
+    """
+    return (
+        select(*_MATCH_COLUMNS)
+        .join(ContactPoint, ContactPoint.patient_id == Patient.id)
+        .where(
+            or_(*(ContactPoint.kind == kind for kind in kinds)),
+            ContactPoint.value == bindparam("value"),
+            Patient.merged_into_id.is_(None),
+            Patient.archived_at.is_(None),
+        )
+        .distinct()
+        .order_by(Patient.id)
+        .limit(50)
+    )
+
+
+_BY_PHONE = _by_contact(ContactKind.PHONE.value, ContactKind.WHATSAPP.value)
+_BY_EMAIL = _by_contact(ContactKind.EMAIL.value)
+
+
+def _matches(session: Session, statement: Select[Any], value: str) -> list[PatientMatch]:
+    if session.autoflush:
+        session.flush()  # a no-op on a clean session; keeps autoflush semantics
+    rows = session.connection().execute(statement, {"value": value})
+    return [PatientMatch.from_row(row) for row in rows]
+
+
 def find_by_phone(
     session: Session, raw_phone: str, region: str | None = None
 ) -> list[PatientMatch]:
     """Active patients with this phone or WhatsApp number, written in any format.
 
-    This is the caller-ID path: it selects only the columns it returns.
+    This is the caller-ID path: it selects only the columns it returns, with
+    a statement built once (see ``bench/bench_lookup.py``).
     Raises :class:`InvalidPhoneNumber` when *raw_phone* cannot be parsed.
     """
     e164 = normalize_phone(raw_phone, region or config_of(session).default_region)
-    rows = session.execute(
-        select(*_MATCH_COLUMNS)
-        .join(ContactPoint, ContactPoint.patient_id == Patient.id)
-        .where(
-            ContactPoint.kind.in_((ContactKind.PHONE.value, ContactKind.WHATSAPP.value)),
-            ContactPoint.value == e164,
-            Patient.merged_into_id.is_(None),
-            Patient.archived_at.is_(None),
-        )
-        .distinct()
-        .order_by(Patient.id)
-        .limit(50)
-    ).all()
-    return [PatientMatch.from_row(row) for row in rows]
+    return _matches(session, _BY_PHONE, e164)
 
 
 def find_by_email(session: Session, raw_email: str) -> list[PatientMatch]:
     """Active patients with this e-mail address (case-insensitive)."""
-    email = normalize_email(raw_email)
-    rows = session.execute(
-        select(*_MATCH_COLUMNS)
-        .join(ContactPoint, ContactPoint.patient_id == Patient.id)
-        .where(
-            ContactPoint.kind == ContactKind.EMAIL.value,
-            ContactPoint.value == email,
-            Patient.merged_into_id.is_(None),
-            Patient.archived_at.is_(None),
-        )
-        .distinct()
-        .order_by(Patient.id)
-        .limit(50)
-    ).all()
-    return [PatientMatch.from_row(row) for row in rows]
+    return _matches(session, _BY_EMAIL, normalize_email(raw_email))
 
 
 def find_patients(session: Session, query: str, region: str | None = None) -> list[PatientMatch]:
