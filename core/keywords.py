@@ -54,10 +54,21 @@ DEFAULT_KEYWORDS: dict[str, dict[str, tuple[str, ...]]] = {
             "UNREG",
             "JANGAN KIRIM",
         ),
-        "zh": ("退订", "TD", "取消订阅", "停止", "退订短信", "不要再发"),
+        "zh": ("退订", "TD", "取消订阅", "停止", "退订短信", "不要再发", "退訂"),
         "ru": ("СТОП", "ОТПИСАТЬСЯ", "ОТПИСКА", "ОТКАЗАТЬСЯ ОТ РАССЫЛКИ", "НЕ ПИСАТЬ"),
         "uk": ("СТОП", "ВІДПИСАТИСЯ", "ВІДПИСКА", "ВІДМОВИТИСЯ ВІД РОЗСИЛКИ", "НЕ ПИСАТИ"),
         "ko": ("수신거부", "수신 거부", "수신중지", "구독취소", "거부", "중지", "그만"),
+        # beyond the six shipped languages: common carrier opt-out words
+        "ms": ("BERHENTI", "HENTI"),
+        "ja": ("停止", "配信停止"),
+        "th": ("หยุด",),
+        "vi": ("HUY", "HỦY", "DUNG", "DỪNG"),
+        "es": ("BAJA", "PARAR", "ALTO"),
+        "pt": ("PARAR", "SAIR", "CANCELAR"),
+        "fr": ("ARRET", "ARRÊT", "DESABONNER", "DÉSABONNER"),
+        "de": ("STOPP", "ABMELDEN"),
+        "pl": ("REZYGNUJE", "REZYGNUJĘ"),
+        "ar": ("إلغاء", "توقف"),
     },
     OPT_IN: {
         "en": ("START", "UNSTOP", "SUBSCRIBE"),
@@ -290,11 +301,19 @@ _CACHE: dict[str, Keywords] = {}
 
 
 def keywords_for(config: Config | None = None) -> Keywords:
-    """The keyword table of *config* (its ``keywords_file``), loaded once per path."""
+    """The keyword table of *config*: defaults, its ``keywords_file`` and, as extra
+    opt-out words of every language, ``CARELOOP_SMS_OPTOUT_KEYWORDS``."""
     path = str(getattr(config, "keywords_file", "") or "")
-    if path not in _CACHE:
-        _CACHE[path] = load(path)
-    return _CACHE[path]
+    extra = tuple(getattr(config, "sms_optout_keywords", ()) or ())
+    key = path + "\x00" + "|".join(extra)
+    if key not in _CACHE:
+        table = load(path)
+        if extra:
+            words = {intent: dict(langs) for intent, langs in table.words.items()}
+            words[OPT_OUT]["*"] = extra
+            table = Keywords(words, table.greetings, table.greetings_no_name)
+        _CACHE[key] = table
+    return _CACHE[key]
 
 
 def match(

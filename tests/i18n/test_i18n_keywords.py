@@ -175,3 +175,15 @@ def test_bad_configuration(tmp_path: Path) -> None:
         keywords.load(path)
     with pytest.raises(ConfigurationError):
         keywords.from_mapping({"keywords": {"shout": {"en": ["HEY"]}}})
+
+
+def test_operator_opt_out_words_apply_to_every_language() -> None:
+    config = Config.from_env({}, sms_optout_keywords=("HALT",))
+    table = keywords.keywords_for(config)
+    assert table.is_opt_out("halt!", "ko")
+    assert not keywords.keywords_for(Config.from_env({})).is_opt_out("halt")
+
+
+@pytest.mark.parametrize("word", ["配信停止", "STOPP", "Désabonner", "HỦY", "BAJA", "توقف"])
+def test_common_opt_out_words_beyond_the_six(word: str) -> None:
+    assert TABLE.is_opt_out(word)
