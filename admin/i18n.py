@@ -218,6 +218,21 @@ def _install_jinja(app: Flask) -> None:
     )
 
 
+def _translate_admin_menus(app: Flask) -> None:
+    """Menu and view names given as plain strings (translated once, at start-up, in
+    English) become lazy strings translated per request in the viewer's language."""
+    for admin in app.extensions.get("admin", None) or []:
+        for view in getattr(admin, "_views", []):
+            if isinstance(getattr(view, "name", None), str):
+                view.name = i18n.lazy_gettext(view.name)
+        stack = list(getattr(admin, "_menu", []))
+        while stack:
+            item = stack.pop()
+            if isinstance(getattr(item, "name", None), str):
+                item.name = i18n.lazy_gettext(item.name)
+            stack.extend(getattr(item, "_children", []))
+
+
 def init_app(app: Flask) -> Babel:
     """Attach Flask-Babel and CareLoop's language handling to *app*."""
     config = app.extensions.get("careloop")
@@ -234,4 +249,5 @@ def init_app(app: Flask) -> Babel:
     app.before_request_funcs.setdefault(None, []).insert(0, _set_core_locale)
     app.teardown_request(_reset_core_locale)
     app.context_processor(_context)
+    _translate_admin_menus(app)
     return babel

@@ -193,3 +193,5 @@ def test_signed_in_staff_sees_own_language(real_client: FlaskClient, runtime) ->
     assert response.status_code == 302
     html = real_client.get("/admin/", headers={"Accept-Language": "id"}).get_data(as_text=True)
     assert "로그아웃" in html  # "Sign out" in Korean, though the browser asks for Indonesian
+    assert ">환자<" in html or "환자</a>" in html  # the "Patients" menu entry
+    assert "Pasien" not in html
