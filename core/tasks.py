@@ -46,7 +46,10 @@ def configure_broker(url: str = "") -> dramatiq.Broker:
         elif url.startswith(("redis://", "rediss://", "unix://")):
             from dramatiq.brokers.redis import RedisBroker
 
-            broker = RedisBroker(url=url, dead_message_ttl=86_400_000 * 7)
+            redis_url, namespace = redis_namespace(url)
+            broker = RedisBroker(
+                url=redis_url, namespace=namespace, dead_message_ttl=86_400_000 * 7
+            )
         elif url.startswith(("amqp://", "amqps://")):
             from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
@@ -58,6 +61,20 @@ def configure_broker(url: str = "") -> dramatiq.Broker:
         dramatiq.set_broker(broker)
         _state["url"] = url
         return broker
+
+
+def redis_namespace(url: str) -> tuple[str, str]:
+    """Split an optional ``?namespace=<prefix>`` (default ``dramatiq``) off a Redis URL.
+
+    Separate namespaces let several CareLoop installations or test runs share one Redis.
+    """
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    namespace = next((value for key, value in query if key == "namespace"), "") or "dramatiq"
+    rest = urlencode([(key, value) for key, value in query if key != "namespace"])
+    return urlunsplit(parts._replace(query=rest)), namespace
 
 
 def is_configured() -> bool:

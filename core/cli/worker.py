@@ -92,15 +92,28 @@ def worker(
         for queue in queues:
             argv += ["--queue", queue]
         _spawn(argv, processes)
-    import dramatiq
-
     from core import tasks
-    from core.runtime import set_process_runtime
 
     runtime = state.runtime
     if tasks.is_embedded():
         fail("careloop worker needs a broker: set CARELOOP_BROKER_URL (redis:// or amqp://)")
+    run_worker(runtime, threads=threads, prefetch=prefetch, queues=queues, interval=interval)
+
+
+def run_worker(
+    runtime: Any,
+    *,
+    threads: int = 8,
+    prefetch: int | None = None,
+    queues: tuple[str, ...] = (),
+    interval: float = 5.0,
+    stop: threading.Event | None = None,
+) -> None:
+    """Run dramatiq workers and the periodic loop for *runtime* until SIGTERM/SIGINT or *stop*."""
+    import dramatiq
+
     import core.messaging.actors  # noqa: F401  (declares the messaging queue)
+    from core.runtime import set_process_runtime
 
     set_process_runtime(runtime)
     broker = dramatiq.get_broker()
@@ -110,7 +123,7 @@ def worker(
     )
     dramatiq_worker.queue_prefetch = prefetch or runtime.config.worker_prefetch
     dramatiq_worker.start()
-    stop = threading.Event()
+    stop = stop or threading.Event()
     loop = None
     if interval > 0:
         loop = threading.Thread(
@@ -124,8 +137,9 @@ def worker(
     def on_signal(_signum: int, _frame: Any) -> None:
         stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
     click.echo(
         f"careloop worker: {threads} threads, prefetch {dramatiq_worker.queue_prefetch}, "
         f"queues {', '.join(sorted(broker.get_declared_queues()))}",

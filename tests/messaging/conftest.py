@@ -119,3 +119,43 @@ def make_patient(msg_runtime: CareLoop, actor: Actor) -> Callable[..., int]:
 def reload(session: Session, model: Any, ident: int) -> Any:
     session.expire_all()
     return session.get(model, ident)
+
+
+REDIS_URL_ENV = "CARELOOP_TEST_REDIS_URL"
+REQUIRE_REDIS_ENV = "CARELOOP_TEST_REQUIRE_REDIS"
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """``CARELOOP_TEST_REDIS_URL`` with a namespace of its own (keys removed afterwards).
+
+    Skips when the variable is unset or Redis is unreachable, unless
+    ``CARELOOP_TEST_REQUIRE_REDIS=1`` (then it fails).
+    """
+    import os
+    import uuid
+
+    url = os.environ.get(REDIS_URL_ENV)
+    required = os.environ.get(REQUIRE_REDIS_ENV) == "1"
+    if not url:
+        if required:
+            pytest.fail(f"{REQUIRE_REDIS_ENV}=1 but {REDIS_URL_ENV} is not set")
+        pytest.skip(f"{REDIS_URL_ENV} is not set")
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        if required:
+            pytest.fail(f"Redis at {REDIS_URL_ENV} is unreachable: {exc}")
+        pytest.skip(f"Redis at {REDIS_URL_ENV} is unreachable: {exc}")
+    namespace = f"careloop-test-{uuid.uuid4().hex[:10]}"
+    separator = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{separator}namespace={namespace}"
+    finally:
+        keys = list(client.scan_iter(f"{namespace}*"))
+        if keys:
+            client.delete(*keys)
+        client.close()

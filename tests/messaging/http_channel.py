@@ -1,0 +1,86 @@
+"""A channel plugin that sends to :mod:`tests.messaging.fake_provider` over HTTP.
+
+Worker subprocesses of the fault test and the benchmark load it; settings come
+from ``CARELOOP_FAKE_PROVIDER_URL`` and ``CARELOOP_FAKE_PROVIDER_DEDUPE``
+(test-only variables).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from core import Manifest, hookimpl
+from core.messaging.channel import (
+    DuplicateSendRefused,
+    OutgoingMessage,
+    PermanentChannelError,
+    SendResult,
+    TransientChannelError,
+)
+
+
+@dataclass(eq=False)
+class HttpChannel:
+    """``sms`` over the fake provider's HTTP API."""
+
+    url: str
+    provider_deduplicates: bool
+    name: str = "sms"
+    contact_kind: str = "phone"
+    client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=5.0))
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        try:
+            answer = self.client.post(
+                f"{self.url}/messages",
+                json={"key": message.idempotency_key, "to": message.to, "body": message.body},
+            )
+        except httpx.TransportError as exc:
+            raise TransientChannelError(type(exc).__name__) from exc
+        if answer.status_code == 409:
+            raise DuplicateSendRefused("provider already has this key")
+        if answer.status_code >= 500 or answer.status_code == 429:
+            raise TransientChannelError(f"HTTP {answer.status_code}")
+        if answer.status_code >= 400:
+            raise PermanentChannelError(f"HTTP {answer.status_code}")
+        return SendResult(provider_message_id=answer.json()["id"])
+
+
+class HttpChannelPlugin:
+    """The plugin object (register with ``runtime.plugins.add_module``)."""
+
+    manifest = Manifest(name="fake_http", version="1.0", summary="fake HTTP provider channel")
+
+    def __init__(self, url: str | None = None, dedupe: bool | None = None) -> None:
+        env_dedupe = os.environ.get("CARELOOP_FAKE_PROVIDER_DEDUPE", "1") == "1"
+        self.channel = HttpChannel(
+            url or os.environ["CARELOOP_FAKE_PROVIDER_URL"],
+            env_dedupe if dedupe is None else dedupe,
+        )
+
+    @hookimpl
+    def careloop_register_channels(self) -> list[Any]:
+        return [self.channel]
+
+
+def worker_main() -> None:
+    """``careloop worker`` with this plugin registered (the subprocess entry point)."""
+    from core.cli.worker import run_worker
+    from core.runtime import create
+
+    runtime = create()
+    runtime.plugins.add_module(HttpChannelPlugin(), source="test")
+    runtime.plugins.refresh(force=True)
+    run_worker(
+        runtime,
+        threads=int(os.environ.get("CARELOOP_FAKE_WORKER_THREADS", "4")),
+        interval=float(os.environ.get("CARELOOP_FAKE_WORKER_INTERVAL", "0.5")),
+    )
+
+
+if __name__ == "__main__":
+    worker_main()
