@@ -1,0 +1,219 @@
+"""Languages in a real browser: the back office in Korean, patient pages in Indonesian
+and Ukrainian with their dates and money, and the language switcher.
+
+Runs Playwright on the system Chromium (``/usr/bin/chromium``, or
+``CARELOOP_CHROMIUM``); skipped when it is missing unless
+``CARELOOP_TEST_REQUIRE_BROWSER=1``.  The app is served by a Werkzeug server
+in a thread, over plain HTTP, so the session cookie is not marked Secure here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from flask import Flask, render_template_string
+from werkzeug.serving import make_server
+
+from admin import i18n as web_i18n
+from core.audit import Actor
+from core.models import Department, Patient, Service, StaffUser
+from core.runtime import CareLoop
+from core.services.appointments import book_appointment
+from core.services.patients import PatientInput, create_patient
+from core.services.staff import hash_password
+
+CHROMIUM = os.environ.get("CARELOOP_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+REQUIRE = os.environ.get("CARELOOP_TEST_REQUIRE_BROWSER") == "1"
+PASSWORD = "a long enough password"
+#: 23:30 UTC on 5 March: 6 March in Jakarta, Kyiv and Seoul
+START = dt.datetime(2026, 3, 5, 23, 30, tzinfo=dt.UTC)
+
+try:
+    from playwright import sync_api
+except ImportError:  # pragma: no cover - depends on the machine
+    sync_api = None
+
+pytestmark = pytest.mark.skipif(
+    not REQUIRE and (sync_api is None or not os.path.exists(CHROMIUM)),
+    reason="Playwright or Chromium missing (set CARELOOP_TEST_REQUIRE_BROWSER=1 to fail instead)",
+)
+
+#: a patient page as a public plugin page would build it: the patient's language and
+#: zone, the clinic's currency, the shared switcher macro
+PATIENT_PAGE = """<!DOCTYPE html>
+<html lang="{{ current_locale }}"><head><meta charset="utf-8"><title>CareLoop</title></head>
+<body>
+{% from 'careloop/_language_switcher.html' import language_switcher %}
+{{ language_switcher() }}
+<h1 id="title">{{ _('Appointments') }}</h1>
+<p id="when">{{ start|localdate('long') }}, {{ start|localtime }}</p>
+<p id="price">{{ _('Service') }}: {{ service.name }} —
+{{- ' ' ~ service.price|money(service.currency) }}</p>
+<p id="count">{{ ngettext('%(num)d patient', '%(num)d patients', 22) }}</p>
+</body></html>"""
+
+
+@pytest.fixture
+def browser(live_url: str) -> Iterator[Any]:
+    """Chromium, started after the app is built (Playwright's sync API runs an event
+    loop in this thread, and Flask-Admin set-up must not see it)."""
+    if sync_api is None or not os.path.exists(CHROMIUM):
+        pytest.fail(f"CARELOOP_TEST_REQUIRE_BROWSER=1 but no Playwright/Chromium at {CHROMIUM}")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def clinic(runtime: CareLoop) -> dict[str, int]:
+    """A Korean staff member, an Indonesian patient with a booked, priced visit."""
+    actor = Actor.system("test")
+    with runtime.transaction() as session:
+        session.add(
+            StaffUser(
+                username="ko_admin",
+                display_name="김민수",
+                password_hash=hash_password(PASSWORD),
+                role="admin",
+                locale="ko",
+            )
+        )
+        department = Department(code="dent", name="Dental")
+        service = Service(
+            code="scaling",
+            name="Scaling",
+            price=Decimal("150000"),
+            currency="IDR",
+            department=department,
+        )
+        session.add_all([department, service])
+        session.flush()
+        patient = create_patient(
+            session,
+            PatientInput(
+                given_name="Siti",
+                family_name="Rahma",
+                phones=["+62 812-3456-7890"],
+                preferred_language="id",
+                time_zone="Asia/Jakarta",
+            ),
+            actor,
+        )
+        book_appointment(
+            session, patient.id, scheduled_start=START, actor=actor, service_id=service.id
+        )
+        return {"patient": patient.id, "service": service.id}
+
+
+@pytest.fixture
+def live_url(runtime: CareLoop, clinic: dict[str, int]) -> Iterator[str]:
+    from admin.app import create_app
+
+    runtime.config = runtime.config.with_overrides(
+        session_cookie_secure=False, timezone="Asia/Seoul"
+    )
+    app = create_app(runtime=runtime)
+    _add_patient_page(app, runtime)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+def _add_patient_page(app: Flask, runtime: CareLoop) -> None:
+    @app.get("/test-i18n/patient/<int:patient_id>/<int:service_id>")
+    def patient_page(patient_id: int, service_id: int) -> str:
+        with runtime.session() as session:
+            patient = session.get(Patient, patient_id)
+            service = session.get(Service, service_id)
+            web_i18n.use_patient_locale(patient.preferred_language, patient.time_zone)
+            return render_template_string(PATIENT_PAGE, start=START, service=service)
+
+
+def _page(browser: Any, locale: str) -> Any:
+    context = browser.new_context(locale=locale)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    return page
+
+
+def test_back_office_in_korean(
+    browser: Any, live_url: str, clinic: dict[str, int], runtime: CareLoop
+) -> None:
+    # the browser asks for Indonesian; the staff member chose Korean
+    page = _page(browser, "id-ID")
+    page.goto(f"{live_url}/login")
+    assert page.locator("html").get_attribute("lang") == "id"
+    page.fill("#username", "ko_admin")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_url}/admin/**")
+    body = page.locator("body").inner_text()
+    assert "로그아웃" in body  # Sign out
+    assert "환자" in body  # the Patients menu entry
+    page.goto(f"{live_url}/admin/patient/{clinic['patient']}")
+    body = page.locator("body").inner_text()
+    assert "예약" in body  # Appointments
+    # 23:30 UTC shown in the clinic's zone (Seoul), Korean date and 오전 (a.m.)
+    assert "2026. 3. 6. 오전 8:30:00" in body
+
+
+def test_public_page_in_indonesian(browser: Any, live_url: str, clinic: dict[str, int]) -> None:
+    page = _page(browser, "en-US")  # the patient record says Indonesian
+    page.goto(f"{live_url}/test-i18n/patient/{clinic['patient']}/{clinic['service']}")
+    assert page.locator("html").get_attribute("lang") == "id"
+    assert page.inner_text("#title") == "Janji temu"
+    assert page.inner_text("#when") == "6 Maret 2026, 06.30"  # Jakarta, UTC+7
+    assert page.inner_text("#price") == "Layanan: Scaling — Rp150.000"
+    assert page.inner_text("#count") == "22 pasien"
+
+
+def test_public_page_switched_to_ukrainian(
+    browser: Any, live_url: str, clinic: dict[str, int]
+) -> None:
+    page = _page(browser, "en-US")
+    page.goto(f"{live_url}/test-i18n/patient/{clinic['patient']}/{clinic['service']}")
+    switcher = page.locator("nav.careloop-language-switcher")
+    assert switcher.is_visible()
+    assert switcher.locator("[data-lang]").count() == 6
+    switcher.locator("a[data-lang=uk]").click()
+    page.wait_for_url("**lang=uk")
+    assert page.locator("html").get_attribute("lang") == "uk"
+    assert page.inner_text("#title") == "Записи на прийом"
+    assert page.inner_text("#when") == "6 березня 2026\u202fр., 06:30"  # still the patient's zone
+    assert page.inner_text("#price") == "Послуга: Scaling — 150\xa0000\xa0IDR"
+    assert page.inner_text("#count") == "22 пацієнти"
+    # the choice is remembered on the next page without ?lang
+    page.goto(f"{live_url}/login")
+    assert "Увійти" in page.locator("body").inner_text()
+
+
+def test_login_page_follows_browser_language(browser: Any, live_url: str) -> None:
+    expected = {"uk-UA": "Увійти", "id-ID": "Masuk", "ko-KR": "로그인"}
+
+    def check(locale: str, text: str) -> None:
+        page = _page(browser, locale)
+        page.goto(f"{live_url}/login")
+        assert text in page.locator("button[type=submit]").inner_text()
+        page.context.close()
+
+    for locale, text in expected.items():
+        check(locale, text)
