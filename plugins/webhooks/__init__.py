@@ -1,0 +1,36 @@
+"""Shared plumbing of the channel plugins (WhatsApp, e-mail, SMS).
+
+* a log of raw provider webhook events, written **before** they are processed,
+  unique per (provider, event key) so replays and repeated deliveries are
+  dropped at the door;
+* inbound replies: find the patient by phone (or create a lead), log the
+  interaction, honour opt-out keywords;
+* the bridge to core's outbox for provider status updates.
+
+The channel plugins declare ``depends=("webhooks",)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core import Manifest, hookimpl
+
+manifest = Manifest(
+    name="webhooks",
+    version="0.1.0",
+    summary="Provider webhook log with de-duplication, inbound replies and opt-out keywords",
+    default_enabled=True,
+)
+
+
+@hookimpl
+def careloop_register_migrations() -> str:
+    return str(Path(__file__).parent / "migrations")
+
+
+@hookimpl
+def careloop_register_models() -> list[type]:
+    from plugins.webhooks.models import WebhookEvent
+
+    return [WebhookEvent]

@@ -1,0 +1,126 @@
+"""Inbound replies (WhatsApp, SMS): patient lookup, lead creation, interaction, opt-out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from core.audit import Actor
+from core.identity import normalize_phone
+from core.models.enums import ConsentMethod, ConsentPurpose, ConsentStatus, ContactKind
+from core.services import consent, interactions, patients
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A reply as a provider reported it, before we know the patient."""
+
+    channel: str  #: ``whatsapp`` or ``sms``
+    phone: str  #: sender number as the provider wrote it (often digits without ``+``)
+    text: str | None
+    provider_ref: str
+    received_at: dt.datetime
+    contact_name: str | None = None
+    #: first-touch source for a new lead (e.g. a click-to-WhatsApp ad)
+    lead_source: str | None = None
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    """What receiving the reply did."""
+
+    patient_ids: tuple[int, ...]
+    interaction_id: int
+    created_lead: bool
+    #: consent was withdrawn by this reply: one confirmation is due
+    opted_out: bool
+
+
+def provider_phone(raw: str) -> str:
+    """Provider numbers come as bare international digits: make them E.164-parsable."""
+    raw = raw.strip()
+    return "+" + raw if raw.isdigit() else raw
+
+
+def _contact_kind(channel: str) -> str:
+    return ContactKind.WHATSAPP.value if channel == "whatsapp" else ContactKind.PHONE.value
+
+
+def resolve_sender(
+    session: Session, message: InboundMessage, actor: Actor
+) -> tuple[list[int], bool]:
+    """Patients with the sender's number, or a new lead; ``(ids, created)``.
+
+    Raises :class:`InvalidPhoneNumber` when the number cannot be parsed.
+    """
+    phone = normalize_phone(provider_phone(message.phone))
+    matches = patients.find_by_phone(session, phone)
+    if matches:
+        return [m.id for m in matches], False
+    kind = _contact_kind(message.channel)
+    data = patients.PatientInput(
+        display_name=(message.contact_name or "").strip()[:200] or phone,
+        is_lead=True,
+        lead_source=message.lead_source or message.channel,
+        phones=[phone] if kind == ContactKind.PHONE else [],
+        whatsapp=[phone] if kind == ContactKind.WHATSAPP else [],
+    )
+    lead = patients.create_patient(session, data, actor)
+    return [lead.id], True
+
+
+def withdraw_channel(session: Session, patient_ids: list[int], channel: str, actor: Actor) -> bool:
+    """Withdraw every purpose of *channel* not already withdrawn; True if anything changed."""
+    changed = False
+    for patient_id in patient_ids:
+        state = consent.current_consent(session, patient_id)
+        for purpose in ConsentPurpose:
+            current = state.get((channel, purpose.value))
+            if current is not None and current.status == ConsentStatus.WITHDRAWN:
+                continue
+            consent.withdraw(
+                session,
+                patient_id,
+                channel,
+                purpose.value,
+                actor,
+                method=ConsentMethod.REPLY_KEYWORD.value,
+                evidence="opt-out keyword reply",
+            )
+            changed = True
+    return changed
+
+
+def receive(
+    session: Session, message: InboundMessage, actor: Actor, *, optout: bool
+) -> InboundResult:
+    """Log the reply on the sender's record (the oldest match) and honour an opt-out.
+
+    *optout* says whether the text is an opt-out keyword; then the channel's
+    consent is withdrawn for **every** patient sharing that number.
+    """
+    patient_ids, created = resolve_sender(session, message, actor)
+    interaction = interactions.log_interaction(
+        session,
+        patient_ids[0],
+        channel=message.channel,
+        direction="inbound",
+        kind="message",
+        actor=actor,
+        body=message.text,
+        started_at=message.received_at,
+        provider_ref=message.provider_ref[:200],
+        lead_source=message.lead_source,
+    )
+    opted_out = optout and withdraw_channel(session, patient_ids, message.channel, actor)
+    return InboundResult(tuple(patient_ids), interaction.id, created, opted_out)
+
+
+def confirm_optout(session: Session, result: InboundResult, channel: str, phone: str) -> None:
+    """Queue the single confirmation for an opt-out reply (see ``confirmations``)."""
+    from plugins.webhooks.confirmations import queue_confirmation
+
+    e164 = normalize_phone(provider_phone(phone))
+    queue_confirmation(session, result.patient_ids[0], channel, e164, result.interaction_id)
