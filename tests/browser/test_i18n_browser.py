@@ -1,17 +1,15 @@
 """Languages in a real browser: the back office in Korean, patient pages in Indonesian
 and Ukrainian with their dates and money, and the language switcher.
 
-Runs Playwright on the system Chromium (``/usr/bin/chromium``, or
-``CARELOOP_CHROMIUM``); skipped when it is missing unless
-``CARELOOP_TEST_REQUIRE_BROWSER=1``.  The app is served by a Werkzeug server
-in a thread, over plain HTTP, so the session cookie is not marked Secure here.
+Uses the ``browser`` fixture of ``tests/browser/conftest.py`` (Playwright on Debian's
+Chromium; skipped without it unless ``CARELOOP_TEST_REQUIRE_BROWSER=1``).  The app
+gets a test-only patient page, so it is served here rather than by ``live_app``;
+like the other browser tests these run once, on SQLite.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -29,21 +27,9 @@ from core.services.appointments import book_appointment
 from core.services.patients import PatientInput, create_patient
 from core.services.staff import hash_password
 
-CHROMIUM = os.environ.get("CARELOOP_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-REQUIRE = os.environ.get("CARELOOP_TEST_REQUIRE_BROWSER") == "1"
 PASSWORD = "a long enough password"
 #: 23:30 UTC on 5 March: 6 March in Jakarta, Kyiv and Seoul
 START = dt.datetime(2026, 3, 5, 23, 30, tzinfo=dt.UTC)
-
-try:
-    from playwright import sync_api
-except ImportError:  # pragma: no cover - depends on the machine
-    sync_api = None
-
-pytestmark = pytest.mark.skipif(
-    not REQUIRE and (sync_api is None or not os.path.exists(CHROMIUM)),
-    reason="Playwright or Chromium missing (set CARELOOP_TEST_REQUIRE_BROWSER=1 to fail instead)",
-)
 
 #: a patient page as a public plugin page would build it: the patient's language and
 #: zone, the clinic's currency, the shared switcher macro
@@ -58,24 +44,6 @@ PATIENT_PAGE = """<!DOCTYPE html>
 {{- ' ' ~ service.price|money(service.currency) }}</p>
 <p id="count">{{ ngettext('%(num)d patient', '%(num)d patients', 22) }}</p>
 </body></html>"""
-
-
-@pytest.fixture
-def browser(live_url: str) -> Iterator[Any]:
-    """Chromium, started after the app is built (Playwright's sync API runs an event
-    loop in this thread, and Flask-Admin set-up must not see it)."""
-    if sync_api is None or not os.path.exists(CHROMIUM):
-        pytest.fail(f"CARELOOP_TEST_REQUIRE_BROWSER=1 but no Playwright/Chromium at {CHROMIUM}")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture
@@ -123,6 +91,8 @@ def clinic(runtime: CareLoop) -> dict[str, int]:
 def live_url(runtime: CareLoop, clinic: dict[str, int]) -> Iterator[str]:
     from admin.app import create_app
 
+    if not runtime.config.is_sqlite:
+        pytest.skip("browser tests run once, on SQLite")
     runtime.config = runtime.config.with_overrides(
         session_cookie_secure=False, timezone="Asia/Seoul"
     )
