@@ -20,6 +20,7 @@ from core.messaging.channel import (
     OutgoingMessage,
     TransientChannelError,
 )
+from core.messaging.registry import channels_of
 from core.models import Patient
 from core.models.outbox import MessageStatus, OutboundMessage
 from core.runtime import CareLoop
@@ -46,6 +47,10 @@ def queue_confirmation(
         to_address=to_address,
         idempotency_key=f"{CAUSE}:{channel}:{reply_ref}",
         cause=f"{CAUSE}:{reply_ref}",
+        # handed to our own actor: core's dispatcher must not pick it up (its
+        # policy would suppress it; if our actor keeps failing, core's sweeper
+        # does, and the row ends suppressed: safe)
+        enqueued_at=utcnow(),
     )
     session.add(row)
     session.flush()
@@ -59,7 +64,7 @@ def take_pending(session: Session) -> list[int]:
 
 
 def send_confirmation(runtime: CareLoop, outbound_id: int) -> str:
-    """Send one confirmation row through its channel (live mode) or the console."""
+    """Send one confirmation row through the process's channel (live or console)."""
     with runtime.transaction() as session:
         row = session.get(OutboundMessage, outbound_id)
         if row is None or row.status != MessageStatus.QUEUED:
@@ -77,22 +82,19 @@ def send_confirmation(runtime: CareLoop, outbound_id: int) -> str:
             body=row.rendered_body,
         )
     status, reason, provider_id = MessageStatus.SENT.value, None, None
-    if runtime.config.channel_mode != "live":
-        reason = "console"
-    else:
-        channels = runtime.plugins.collect("careloop_register_channels")
-        channel = next((c for c in channels if c.name == message.channel), None)
-        try:
-            if channel is None:
-                raise ChannelError("channel_unavailable")
-            provider_id = channel.send(message).provider_message_id
-        except DuplicateSendRefused:
-            reason = "duplicate refused by provider"
-        except TransientChannelError:
-            _set(runtime, outbound_id, MessageStatus.QUEUED.value, "transient error")
-            raise
-        except ChannelError as exc:
-            status, reason = MessageStatus.FAILED.value, str(exc)[:200]
+    channel = channels_of(runtime).get(message.channel)
+    try:
+        if channel is None:
+            raise ChannelError("channel_unavailable")
+        result = channel.send(message)
+        status, provider_id = result.status, result.provider_message_id
+    except DuplicateSendRefused:
+        reason = "duplicate refused by provider"
+    except TransientChannelError:
+        _set(runtime, outbound_id, MessageStatus.QUEUED.value, "transient error")
+        raise
+    except ChannelError as exc:
+        status, reason = MessageStatus.FAILED.value, str(exc)[:200]
     _set(runtime, outbound_id, status, reason, provider_id)
     return status
 
@@ -112,7 +114,5 @@ def _set(
         row.status_reason = reason
         if provider_id:
             row.provider_message_id = provider_id
-        if status == MessageStatus.SENT:
-            row.sent_at = utcnow()
-        elif status == MessageStatus.FAILED:
-            row.failed_at = utcnow()
+        if hasattr(row, f"{status}_at"):
+            setattr(row, f"{status}_at", utcnow())

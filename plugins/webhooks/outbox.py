@@ -1,42 +1,12 @@
-"""The bridge from provider status events to core's outbox."""
+"""The bridge from provider status events to core's outbox (forward-only updates)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.models.outbox import OutboundMessage
-
-
-def find_message(
-    session: Session,
-    channel: str,
-    *,
-    message_id: int | str | None = None,
-    provider_message_id: str | None = None,
-) -> OutboundMessage | None:
-    """The outbox row a provider event is about: by our id first, then by the provider's id.
-
-    Our id only counts when the row is on *channel* and, if the provider named
-    its own id too, the row carries that id or none yet.
-    """
-    if message_id is not None and str(message_id).isdigit():
-        row = session.get(OutboundMessage, int(message_id))
-        if row is not None and row.channel == channel:
-            if not provider_message_id or row.provider_message_id in (None, provider_message_id):
-                return row
-    if provider_message_id:
-        return session.scalars(
-            select(OutboundMessage)
-            .where(
-                OutboundMessage.channel == channel,
-                OutboundMessage.provider_message_id == provider_message_id,
-            )
-            .limit(1)
-        ).first()
-    return None
+from core.messaging.outbox import apply_provider_status
 
 
 def record_status(
@@ -49,20 +19,23 @@ def record_status(
     reason: str | None = None,
     occurred_at: dt.datetime | None = None,
 ) -> str:
-    """Move the matching outbox row forward to *status*; returns an outcome label."""
-    row = find_message(
-        session, channel, message_id=message_id, provider_message_id=provider_message_id
-    )
-    if row is None:
-        return "ignored: unknown message"
-    from core.messaging import outbox
+    """Apply a provider status to the outbox row it is about; returns an outcome label.
 
-    changed = outbox.apply_provider_status(
-        session,
-        row.id,
-        status,
-        provider_message_id=provider_message_id,
-        reason=reason,
-        occurred_at=occurred_at,
+    The row is found by our id (WhatsApp's ``biz_opaque_callback_data``,
+    SendGrid's ``custom_args``, SMSAPI's ``idx``) when the provider echoes it,
+    else by the provider's message id.  Core moves statuses forward only, so
+    replays and out-of-order events are harmless.
+    """
+    our_id = int(message_id) if message_id is not None and str(message_id).isdigit() else None
+    if our_id is None and not provider_message_id:
+        return "ignored: no message id"
+    update = apply_provider_status(
+        session, channel, provider_message_id, status, occurred_at, reason, message_id=our_id
     )
-    return f"{status}: {'applied' if changed else 'not newer'}"
+    if not update.found and our_id is not None and provider_message_id:
+        update = apply_provider_status(
+            session, channel, provider_message_id, status, occurred_at, reason
+        )
+    if not update.found:
+        return "ignored: unknown message"
+    return f"{status}: {'applied' if update.changed else 'not newer'}"

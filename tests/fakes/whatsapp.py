@@ -52,7 +52,7 @@ class FakeWhatsApp(FakeProvider):
         self._ids = itertools.count(1)
 
     def error_body(self, status: int, message: str) -> Any:
-        code = 130429 if status == 429 else 131000
+        code = 130429 if status == 429 else 131000 if status >= 500 else 100
         return graph_error(code, message, status).body
 
     def handle(self, request: Request) -> Response:
