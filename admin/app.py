@@ -135,11 +135,11 @@ def _install_jinja(app: Flask) -> None:
         current_role=current_role,
         csrf_token=csrf_token,
     )
-    app.jinja_env.filters["localtime"] = localtime
+    app.jinja_env.filters["localdatetime"] = localdatetime
 
 
-def localtime(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A stored UTC time shown in the clinic's time zone (``CARELOOP_TIMEZONE``)."""
+def localdatetime(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored UTC time in the clinic's zone (``admin.i18n`` replaces it with a localised one)."""
     if value is None:
         return ""
     from flask import current_app

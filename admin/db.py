@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Flask
 from flask_sqlalchemy_lite import SQLAlchemy
-from flask_sqlalchemy_lite._extension import _State
+from flask_sqlalchemy_lite._extension import _close_async_sessions, _State
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import sessionmaker
 
@@ -23,6 +23,11 @@ def init_db(app: Flask, runtime: CareLoop) -> SQLAlchemy:
     """Attach a Flask-SQLAlchemy-Lite extension that reuses *runtime*'s engine."""
     db = SQLAlchemy(require_default_engine=False)
     db.init_app(app)
+    # no async engines here: drop Lite's async teardown, which Flask would run through
+    # asgiref on every request (slow, and refused while an event loop runs in the thread)
+    app.teardown_appcontext_funcs[:] = [
+        func for func in app.teardown_appcontext_funcs if func is not _close_async_sessions
+    ]
     factory = sessionmaker(
         runtime.db.engine, expire_on_commit=False, info={CONFIG_KEY: runtime.config}
     )

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import abort, current_app, redirect, request, url_for
-from flask_admin import BaseView
+from flask_admin import BaseView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.form import SecureForm
 from flask_login import current_user
@@ -168,6 +168,12 @@ class CareLoopModelView(_AccessMixin, ModelView):
     def can_export(self) -> bool:
         """Export only where allowed, and only for roles with ``export_permission``."""
         return self.allow_export and (self.export_permission is None or can(self.export_permission))
+
+    @expose("/export/<export_type>/")
+    def export(self, export_type: str) -> Any:
+        if not self.can_export:
+            abort(403)
+        return super().export(export_type)
 
     def _export_data(self) -> Any:
         if not self.can_export:

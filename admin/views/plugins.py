@@ -84,8 +84,9 @@ class PluginsView(CareLoopView):
             abort(400)
         return form
 
-    @expose("/<name>/enable", methods=("POST",))
-    def enable(self, name: str) -> Any:
+    @expose("/<plugin_name>/enable", methods=("POST",))
+    def enable(self, plugin_name: str) -> Any:
+        name = plugin_name
         self._form()
         try:
             changed = get_runtime().plugins.enable(name, current_actor())
@@ -98,8 +99,9 @@ class PluginsView(CareLoopView):
                 flash(_("%(name)s was already enabled.", name=name), "info")
         return redirect(url_for(".index"))
 
-    @expose("/<name>/disable", methods=("POST",))
-    def disable(self, name: str) -> Any:
+    @expose("/<plugin_name>/disable", methods=("POST",))
+    def disable(self, plugin_name: str) -> Any:
+        name = plugin_name
         form = self._form()
         host = get_runtime().plugins
         cascade = form.cascade.data == "yes"

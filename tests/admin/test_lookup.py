@@ -1,0 +1,145 @@
+"""Caller-ID lookup in the back office and the telephony JSON endpoint."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from core.audit import Actor
+from core.models import AuditEvent, Interaction
+from core.services.appointments import book_appointment
+from core.services.patients import PatientInput, create_patient
+from tests.admin.conftest import TELEPHONY_TOKEN, csrf_token
+
+FORMATS = [
+    "+62 812-3456-7890",
+    "0812 3456 7890",
+    "(0812) 3456-7890",
+    "6281234567890",
+    "0062812.3456.7890",
+]
+
+
+@pytest.mark.parametrize("phone", FORMATS)
+def test_one_match_opens_the_360_page(client, login_as, patient_id, phone):
+    login_as("agent")
+    response = client.get("/admin/lookup", query_string={"phone": phone}, follow_redirects=False)
+    if response.status_code == 308:  # /admin/lookup -> /admin/lookup/
+        response = client.get(response.location)
+    assert response.status_code == 302
+    assert response.location.endswith(f"/admin/patient/{patient_id}")
+
+
+def test_several_matches_are_listed(client, login_as, patient_id, runtime):
+    with runtime.transaction() as session:
+        create_patient(
+            session,
+            PatientInput(given_name="Made", family_name="Sudarsana", phones=["081234567890"]),
+            Actor.system("test"),
+        )
+    login_as("agent")
+    body = client.get("/admin/lookup/?phone=0812-3456-7890").get_data(as_text=True)
+    assert 'id="lookup-matches"' in body
+    assert "Wayan Sudarsana" in body and "Made Sudarsana" in body
+
+
+def test_no_match_offers_a_new_patient_with_the_number(client, login_as, runtime):
+    login_as("agent")
+    body = client.get("/admin/lookup/?phone=0813-9999-0000").get_data(as_text=True)
+    assert 'id="create-patient"' in body
+    form = client.get("/admin/patient/new?phone=0813-9999-0000").get_data(as_text=True)
+    assert 'value="0813-9999-0000"' in form
+    token = csrf_token(client)
+    response = client.post(
+        "/admin/patient/new",
+        data={"csrf_token": token, "given_name": "Nyoman", "phone": "0813-9999-0000"},
+    )
+    assert response.status_code == 302
+    again = client.get("/admin/lookup/?phone=+6281399990000")
+    assert again.status_code == 302 and again.location == response.location
+
+
+def test_invalid_number_is_said_so(client, login_as):
+    login_as("agent")
+    body = client.get("/admin/lookup/?phone=12").get_data(as_text=True)
+    assert 'id="lookup-invalid"' in body
+
+
+# -- telephony API -------------------------------------------------------------
+
+
+def _call(client, token=TELEPHONY_TOKEN, **payload):
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    return client.post("/api/telephony/inbound-call", json=payload, headers=headers)
+
+
+def test_telephony_needs_the_token(client, patient_id, runtime):
+    assert _call(client, token=None, caller="08123").status_code == 401
+    assert _call(client, token="wrong", caller="08123").status_code == 401
+    assert _call(client, token=TELEPHONY_TOKEN + "x", caller="08123").status_code == 401
+    with runtime.session() as session:
+        assert (
+            session.scalars(
+                select(Interaction).where(
+                    Interaction.kind == "call", Interaction.outcome == "ringing"
+                )
+            ).all()
+            == []
+        )
+
+
+def test_telephony_is_off_without_a_configured_token(client, runtime):
+    runtime.config = runtime.config.with_overrides(telephony_token="")
+    assert _call(client, caller="0812").status_code == 404
+    assert _call(client, token="", caller="0812").status_code == 404
+
+
+def test_telephony_summary_and_call_logged(client, patient_id, runtime):
+    with runtime.transaction() as session:
+        book_appointment(
+            session,
+            patient_id,
+            scheduled_start=dt.datetime.now(dt.UTC) + dt.timedelta(days=2),
+            actor=Actor.system("test"),
+        )
+    response = _call(client, caller="0812 3456 7890", dialled="(0361) 555-123", call_id="pbx-1")
+    assert response.status_code == 200
+    data = response.get_json()
+    assert data["matched"] == 1
+    summary = data["patients"][0]
+    assert summary["name"] == "Wayan Sudarsana"
+    assert summary["id"] == patient_id
+    assert summary["next_appointment"]["status"] == "booked"
+    assert [i["kind"] for i in summary["last_interactions"]] == ["call"]
+    with runtime.session() as session:
+        logged = session.get(Interaction, data["interaction_id"])
+        assert (logged.patient_id, logged.direction, logged.kind, logged.provider_ref) == (
+            patient_id,
+            "inbound",
+            "call",
+            "pbx-1",
+        )
+        assert "+62361555123" in logged.subject
+        views = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "view", AuditEvent.actor == "telephony")
+        ).all()
+    assert [v.patient_id for v in views] == [patient_id]
+
+
+def test_telephony_several_or_no_matches_log_nothing(client, patient_id, runtime):
+    assert _call(client, caller="0899 1234 5678").get_json() == {
+        "matched": 0,
+        "patients": [],
+        "interaction_id": None,
+        "screen_pop_url": "/admin/lookup/?phone=0899+1234+5678",
+    }
+    with runtime.transaction() as session:
+        create_patient(
+            session, PatientInput(given_name="Twin", phones=["081234567890"]), Actor.system("t")
+        )
+    data = _call(client, caller="+6281234567890").get_json()
+    assert data["matched"] == 2 and data["interaction_id"] is None
+    assert _call(client, caller="not a number").status_code == 400
+    assert _call(client).status_code == 400

@@ -1,0 +1,264 @@
+"""The 360° page: audit of views, agent actions through core services, timeline, panels."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from markupsafe import Markup
+from sqlalchemy import select
+
+from core import Manifest, hookimpl
+from core.audit import Actor
+from core.models import Appointment, AuditEvent, ConsentEvent, Interaction, Patient
+from core.panels import PatientPanel, render_panel
+from core.services.interactions import log_interaction
+from core.services.patients import PatientInput, create_patient
+from tests.admin.conftest import XSS_NAME, csrf_token
+
+
+def _audit(runtime, **where):
+    with runtime.session() as session:
+        query = select(AuditEvent)
+        for key, value in where.items():
+            query = query.where(getattr(AuditEvent, key) == value)
+        return session.scalars(query.order_by(AuditEvent.id)).all()
+
+
+def test_viewing_a_record_is_audited_with_user_and_address(client, login_as, patient_id, runtime):
+    user_id = login_as("agent")
+    response = client.get(f"/admin/patient/{patient_id}", environ_base={"REMOTE_ADDR": "10.1.2.3"})
+    assert response.status_code == 200
+    assert "Sudarsana" in response.get_data(as_text=True)
+    views = _audit(runtime, action="view", patient_id=patient_id)
+    assert [(e.staff_user_id, e.ip_address, e.entity_type) for e in views] == [
+        (user_id, "10.1.2.3", "patient")
+    ]
+
+
+def test_denied_view_is_not_audited_and_shows_nothing(client, login_as, patient_id, runtime):
+    login_as("marketer")
+    response = client.get(f"/admin/patient/{patient_id}")
+    assert response.status_code == 403
+    assert _audit(runtime, action="view") == []
+
+
+def test_unknown_patient_is_404(client, login_as):
+    login_as("agent")
+    assert client.get("/admin/patient/999999").status_code == 404
+
+
+def test_log_call(client, login_as, patient_id, runtime):
+    user_id = login_as("agent")
+    token = csrf_token(client)
+    response = client.post(
+        f"/admin/patient/{patient_id}/call",
+        data={
+            "csrf_token": token,
+            "direction": "outbound",
+            "outcome": "callback",
+            "duration_minutes": "4",
+            "notes": "asked about fasting before the lab test",
+        },
+        environ_base={"REMOTE_ADDR": "10.9.8.7"},
+    )
+    assert response.status_code == 302
+    with runtime.session() as session:
+        call = session.scalars(
+            select(Interaction).where(Interaction.staff_user_id == user_id)
+        ).one()
+    assert (call.kind, call.channel, call.direction, call.outcome) == (
+        "call",
+        "phone",
+        "outbound",
+        "callback",
+    )
+    assert call.duration_seconds == 240
+    assert call.body == "asked about fasting before the lab test"
+    created = _audit(runtime, action="create", entity_type="interaction", staff_user_id=user_id)
+    assert [e.ip_address for e in created] == ["10.9.8.7"]
+    page = client.get(f"/admin/patient/{patient_id}").get_data(as_text=True)
+    assert "asked about fasting" in page
+
+
+def test_book_appointment_in_clinic_time_zone(client, login_as, patient_id, runtime):
+    runtime.config = runtime.config.with_overrides(timezone="Asia/Makassar")  # UTC+8
+    user_id = login_as("agent")
+    token = csrf_token(client)
+    response = client.post(
+        f"/admin/patient/{patient_id}/appointment",
+        data={"csrf_token": token, "scheduled_start": "2030-03-04T09:30", "notes": "first visit"},
+    )
+    assert response.status_code == 302
+    with runtime.session() as session:
+        appointment = session.scalars(select(Appointment)).one()
+    assert appointment.scheduled_start == dt.datetime(2030, 3, 4, 1, 30, tzinfo=dt.UTC)
+    assert appointment.status == "booked"
+    assert _audit(runtime, entity_type="appointment", staff_user_id=user_id)
+    page = client.get(f"/admin/patient/{patient_id}").get_data(as_text=True)
+    shown = page[page.find('id="appointments"') :][:600]
+    assert "9:30" in shown  # 01:30 UTC shown at 09:30 in the clinic's zone
+    assert "2030" in shown
+
+
+def test_bad_booking_is_reported_not_saved(client, login_as, patient_id, runtime):
+    login_as("agent")
+    token = csrf_token(client)
+    response = client.post(
+        f"/admin/patient/{patient_id}/appointment",
+        data={"csrf_token": token, "scheduled_start": "not a date"},
+        follow_redirects=True,
+    )
+    assert response.status_code == 200
+    with runtime.session() as session:
+        assert session.scalars(select(Appointment)).all() == []
+
+
+@pytest.mark.parametrize("kind", ["complaint", "suggestion"])
+def test_record_feedback(client, login_as, patient_id, runtime, kind):
+    login_as("agent")
+    token = csrf_token(client)
+    client.post(
+        f"/admin/patient/{patient_id}/feedback",
+        data={"csrf_token": token, "kind": kind, "channel": "in_person", "subject": "Parking"},
+    )
+    with runtime.session() as session:
+        row = session.scalars(select(Interaction).where(Interaction.kind == kind)).one()
+    assert (row.subject, row.channel, row.direction) == ("Parking", "in_person", "inbound")
+
+
+def test_grant_then_withdraw_consent(client, login_as, patient_id, runtime):
+    user_id = login_as("crm_staff")
+    for action in ("granted", "withdrawn"):
+        token = csrf_token(client)
+        client.post(
+            f"/admin/patient/{patient_id}/consent",
+            data={
+                "csrf_token": token,
+                "channel": "whatsapp",
+                "purpose": "marketing",
+                "action": action,
+            },
+        )
+    with runtime.session() as session:
+        rows = session.scalars(select(ConsentEvent).order_by(ConsentEvent.id)).all()
+    assert [(r.status, r.method, r.staff_user_id) for r in rows] == [
+        ("granted", "staff", user_id),
+        ("withdrawn", "staff", user_id),
+    ]
+    assert len(_audit(runtime, entity_type="consent", staff_user_id=user_id)) == 2
+
+
+def test_merge_preview_then_merge(client, login_as, patient_id, runtime):
+    with runtime.transaction() as session:
+        dup = create_patient(
+            session,
+            PatientInput(given_name="Wayan", family_name="S.", phones=["+62 813-1111-2222"]),
+            Actor.system("test"),
+        )
+        log_interaction(
+            session,
+            dup.id,
+            channel="sms",
+            direction="inbound",
+            kind="message",
+            actor=Actor.system("t"),
+        )
+        dup_id = dup.id
+    user_id = login_as("crm_staff")
+    preview = client.get(f"/admin/patient/{patient_id}/merge?other_id={dup_id}")
+    assert preview.status_code == 200
+    body = preview.get_data(as_text=True)
+    assert "Merge preview" in body and "Wayan S." in body
+    with runtime.session() as session:
+        assert session.get(Patient, dup_id).merged_into_id is None  # a preview changes nothing
+    token = csrf_token(client)
+    response = client.post(
+        f"/admin/patient/{patient_id}/merge",
+        data={"csrf_token": token, "other_id": dup_id, "confirm": "yes"},
+    )
+    assert response.status_code == 302
+    with runtime.session() as session:
+        assert session.get(Patient, dup_id).merged_into_id == patient_id
+        moved = session.scalars(
+            select(Interaction).where(Interaction.patient_id == patient_id)
+        ).all()
+    assert len(moved) == 2
+    assert _audit(runtime, action="merge", staff_user_id=user_id)
+    # the duplicate's page now leads to the record that was kept
+    redirect = client.get(f"/admin/patient/{dup_id}")
+    assert redirect.status_code == 302
+    assert redirect.location.endswith(f"/admin/patient/{patient_id}")
+
+
+def test_timeline_is_newest_first_and_paginated(client, login_as, patient_id, runtime):
+    base = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    with runtime.transaction() as session:
+        for i in range(30):
+            log_interaction(
+                session,
+                patient_id,
+                channel="sms",
+                direction="outbound",
+                kind="message",
+                subject=f"message number {i:02d}",
+                started_at=base + dt.timedelta(hours=i),
+                actor=Actor.system("t"),
+            )
+    login_as("agent")
+    first = client.get(f"/admin/patient/{patient_id}").get_data(as_text=True)
+    assert first.index("message number 29") < first.index("message number 28")
+    assert "message number 00" not in first
+    import re
+
+    older = re.search(r'id="timeline-older" href="([^"]+)"', first).group(1).replace("&amp;", "&")
+    second = client.get(older).get_data(as_text=True)
+    assert "message number 00" in second
+    assert "message number 29" not in second
+
+
+def test_hook_careloop_patient_panels(client, login_as, patient_id, plugin_registrar):
+    seen_roles = []
+
+    class PanelPlugin:
+        manifest = Manifest(name="paneltest", version="1.0")
+
+        @hookimpl
+        def careloop_patient_panels(self, session, patient_id, viewer_role):
+            seen_roles.append(viewer_role)
+            name = session.get(Patient, patient_id).display_name
+            return [
+                render_panel(
+                    "Survey answers",
+                    "<p class='answers'>{{ name }} said {{ text }}</p>",
+                    name=name,
+                    text=XSS_NAME,
+                ),
+                PatientPanel(title="Plain " + XSS_NAME, text="line one\n" + XSS_NAME, order=1),
+                PatientPanel(title="Not markup", html=XSS_NAME),  # a plain str is escaped
+            ]
+
+    plugin_registrar(PanelPlugin())
+    login_as("agent")
+    body = client.get(f"/admin/patient/{patient_id}").get_data(as_text=True)
+    assert seen_roles == ["agent"]
+    assert "<p class='answers'>Wayan Sudarsana said &lt;img" in body
+    assert "Plain &lt;img" in body
+    assert body.index("Plain &lt;img") < body.index("Survey answers")  # order
+    assert "<img src=x" not in body
+    assert isinstance(render_panel("t", "{{ x }}", x="<b>").html, Markup)
+
+
+def test_disabled_plugin_adds_no_panel(client, login_as, patient_id, plugin_registrar, runtime):
+    class PanelPlugin:
+        manifest = Manifest(name="panelgone", version="1.0")
+
+        @hookimpl
+        def careloop_patient_panels(self):
+            return [PatientPanel(title="Gone panel", text="x")]
+
+    plugin_registrar(PanelPlugin())
+    login_as("admin")
+    assert "Gone panel" in client.get(f"/admin/patient/{patient_id}").get_data(as_text=True)
+    runtime.plugins.disable("panelgone", Actor.system("test"))
+    assert "Gone panel" not in client.get(f"/admin/patient/{patient_id}").get_data(as_text=True)
