@@ -187,3 +187,18 @@ def test_login_page_follows_browser_language(browser: Any, live_url: str) -> Non
 
     for locale, text in expected.items():
         check(locale, text)
+
+
+def test_login_page_switcher(browser: Any, live_url: str) -> None:
+    page = _page(browser, "ko-KR")
+    page.goto(f"{live_url}/login")
+    switcher = page.locator("nav.careloop-language-switcher")
+    assert switcher.is_visible()
+    assert switcher.locator("[aria-current=true]").inner_text() == "한국어"
+    switcher.locator("a[data-lang=id]").click()
+    page.wait_for_url("**/login?lang=id")
+    assert page.locator("button[type=submit]").inner_text() == "Masuk"
+    assert page.locator("label[for=username]").inner_text() == "Nama pengguna"
+    page.goto(f"{live_url}/login")  # remembered without ?lang
+    assert page.locator("button[type=submit]").inner_text() == "Masuk"
+    page.context.close()
