@@ -170,7 +170,7 @@ def update_cmd(do_extract: bool) -> None:
 @i18n_group.command("init")
 @click.argument("locale")
 def init_cmd(locale: str) -> None:
-    """Start a catalogue for a new LOCALE (e.g. ``vi``)."""
+    """Start a catalogue for a new LOCALE, such as vi or th."""
     if not POT_FILE.exists():
         extract()
     click.echo(i18n.gettext("Wrote %(path)s", path=str(init_locale(locale))))
