@@ -56,8 +56,6 @@ DEMO_LOGINS: tuple[DemoLogin, ...] = (
     DemoLogin("crm", "careloop-crm", "crm_staff", "Ayu (front desk)"),
     DemoLogin("marketer", "careloop-marketer", "marketer", "Rina (marketing)"),
     DemoLogin("agent", "careloop-agent", "agent", "Made (call centre)"),
-    DemoLogin("agent2", "careloop-agent", "agent", "Wei (call centre, 中文)"),
-    DemoLogin("crm2", "careloop-crm", "crm_staff", "Olena (international desk)"),
 )
 
 
