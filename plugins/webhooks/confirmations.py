@@ -20,6 +20,7 @@ from core.messaging.channel import (
     OutgoingMessage,
     TransientChannelError,
 )
+from core.messaging.default_templates import OPT_OUT_CONFIRMATION, default_template
 from core.messaging.registry import channels_of
 from core.models import Patient
 from core.models.outbox import MessageStatus, OutboundMessage
@@ -29,6 +30,14 @@ PENDING_KEY = "careloop.webhooks.confirmations"
 CAUSE = "optout_confirmation"
 
 
+def confirmation_text(locale: str) -> str:
+    """Core's default opt-out confirmation text in *locale* (it has no variables)."""
+    try:
+        return default_template(OPT_OUT_CONFIRMATION, locale).body
+    except KeyError:
+        return _("You are unsubscribed and will get no more messages here.")
+
+
 def queue_confirmation(
     session: Session, patient_id: int, channel: str, to_address: str, reply_ref: int
 ) -> OutboundMessage:
@@ -36,12 +45,13 @@ def queue_confirmation(
     patient = session.get(Patient, patient_id)
     locale = patient.preferred_language if patient else None
     with use_locale(locale) as chosen:
-        body = _("You are unsubscribed and will get no more messages here.")
+        body = confirmation_text(chosen)
     row = OutboundMessage(
         patient_id=patient_id,
         channel=channel,
         purpose="care",
         locale=chosen,
+        template_key=OPT_OUT_CONFIRMATION,
         body=body,
         rendered_body=body,
         to_address=to_address,

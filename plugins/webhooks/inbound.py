@@ -71,26 +71,47 @@ def resolve_sender(
     return [lead.id], True
 
 
-def withdraw_channel(session: Session, patient_ids: list[int], channel: str, actor: Actor) -> bool:
-    """Withdraw every purpose of *channel* not already withdrawn; True if anything changed."""
-    changed = False
+def withdraw_consent(
+    session: Session,
+    patient_ids: list[int],
+    channel: str,
+    purposes: tuple[str, ...],
+    actor: Actor,
+    *,
+    method: str,
+    evidence: str,
+) -> int:
+    """Withdraw *channel* for each purpose not already withdrawn; returns how many changed."""
+    changed = 0
     for patient_id in patient_ids:
         state = consent.current_consent(session, patient_id)
-        for purpose in ConsentPurpose:
-            current = state.get((channel, purpose.value))
+        for purpose in purposes:
+            current = state.get((channel, purpose))
             if current is not None and current.status == ConsentStatus.WITHDRAWN:
                 continue
             consent.withdraw(
-                session,
-                patient_id,
-                channel,
-                purpose.value,
-                actor,
-                method=ConsentMethod.REPLY_KEYWORD.value,
-                evidence="opt-out keyword reply",
+                session, patient_id, channel, purpose, actor, method=method, evidence=evidence
             )
-            changed = True
+            changed += 1
     return changed
+
+
+ALL_PURPOSES = tuple(p.value for p in ConsentPurpose)
+
+
+def withdraw_channel(session: Session, patient_ids: list[int], channel: str, actor: Actor) -> bool:
+    """An opt-out reply: withdraw every purpose of *channel*; True if anything changed."""
+    return bool(
+        withdraw_consent(
+            session,
+            patient_ids,
+            channel,
+            ALL_PURPOSES,
+            actor,
+            method=ConsentMethod.REPLY_KEYWORD.value,
+            evidence="opt-out keyword reply",
+        )
+    )
 
 
 def receive(

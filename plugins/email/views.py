@@ -1,0 +1,87 @@
+"""SendGrid's Event Webhook and the public unsubscribe page."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, render_template, request
+
+from core.audit import Actor
+from core.i18n import gettext as _
+from plugins.email.services import (
+    PROVIDER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    parse_events,
+    unsubscribe_message,
+    verify_request,
+)
+from plugins.email.unsubscribe import read_token
+from plugins.webhooks.web import accept_events, current_runtime, require_enabled
+
+blueprint = Blueprint("email_public", __name__, template_folder="templates")
+blueprint.before_request(require_enabled("email"))
+
+
+@blueprint.post("/webhooks/sendgrid")
+def events() -> Response:
+    """Verify signature and freshness, store the events, answer at once."""
+    raw = request.get_data(cache=False)
+    config = current_runtime().config
+    if not verify_request(
+        raw,
+        request.headers.get(SIGNATURE_HEADER),
+        request.headers.get(TIMESTAMP_HEADER),
+        config.sendgrid_webhook_public_key,
+        max_age=config.webhook_max_age,
+    ):
+        return Response("invalid signature", 403, mimetype="text/plain")
+    try:
+        payload = json.loads(raw)
+    except ValueError:
+        return Response("invalid JSON", 400, mimetype="text/plain")
+    from plugins.email.actors import process_events
+
+    accept_events(PROVIDER, parse_events(payload), process_events)
+    return Response("OK", 200, mimetype="text/plain")
+
+
+@blueprint.route("/unsubscribe/<token>", methods=["GET", "POST"])
+def unsubscribe(token: str) -> tuple[str, int]:
+    """GET asks to confirm; POST (the button, or a mail client's one-click) unsubscribes."""
+    runtime = current_runtime()
+    message_id = read_token(runtime.config, token)
+    if message_id is None:
+        page = render_template(
+            "email/unsubscribe.html",
+            title=_("Link not valid"),
+            text=_("This unsubscribe link is not valid. Please use the link from your e-mail."),
+            confirm=None,
+        )
+        return page, 404
+    if request.method == "GET":
+        page = render_template(
+            "email/unsubscribe.html",
+            title=_("Unsubscribe"),
+            text=_("Do you want to stop receiving marketing e-mails from us?"),
+            confirm=_("Unsubscribe"),
+        )
+        return page, 200
+    actor = Actor(label="public:unsubscribe", ip_address=request.remote_addr)
+    with runtime.transaction() as session:
+        found = unsubscribe_message(session, message_id, actor)
+    if not found:
+        page = render_template(
+            "email/unsubscribe.html",
+            title=_("Link not valid"),
+            text=_("We could not find this message any more."),
+            confirm=None,
+        )
+        return page, 404
+    page = render_template(
+        "email/unsubscribe.html",
+        title=_("You are unsubscribed"),
+        text=_("You will receive no more marketing e-mails from us."),
+        confirm=None,
+    )
+    return page, 200
