@@ -26,7 +26,7 @@ import datetime as dt
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.errors import ConfigurationError
@@ -302,62 +302,97 @@ def recipient_facts(
     purpose: str,
     now: dt.datetime,
     cap: FrequencyCap | None = None,
+    patient: Any = None,
 ) -> Recipient:
-    """Read what :func:`decide` needs about one patient (4-5 indexed queries)."""
-    from sqlalchemy import select
+    """Read what :func:`decide` needs about one patient in one round trip.
 
+    Contact points, consent events for *purpose*, the last inbound WhatsApp
+    message and (for marketing under a cap) recent accepted marketing sends come
+    back from one ``UNION ALL``; pass the already loaded *patient* to save the
+    query for its row.
+    """
+    from sqlalchemy import String, cast, func, literal, null, select, union_all
+
+    from core.db import UTCDateTime
     from core.models import ConsentEvent, ContactPoint, Interaction, OutboundMessage, Patient
     from core.models.outbox import ACCEPTED_STATUSES
 
-    row = session.execute(
-        select(Patient.archived_at, Patient.merged_into_id, Patient.time_zone).where(
-            Patient.id == patient_id
-        )
-    ).first()
-    if row is None:
+    if patient is None:
+        patient = session.get(Patient, patient_id)
+    if patient is None:
         return Recipient(patient_id, active=False)
-    addresses: dict[str, str] = {}
-    for kind, value, _primary in session.execute(
-        select(ContactPoint.kind, ContactPoint.value, ContactPoint.is_primary)
-        .where(ContactPoint.patient_id == patient_id)
-        .order_by(ContactPoint.is_primary.desc(), ContactPoint.id)
-    ):
-        addresses.setdefault(kind, value)
-    consents: dict[tuple[str, str], str] = {}
-    for channel, purp, status in session.execute(
-        select(ConsentEvent.channel, ConsentEvent.purpose, ConsentEvent.status)
-        .where(ConsentEvent.patient_id == patient_id, ConsentEvent.purpose == purpose)
-        .order_by(ConsentEvent.occurred_at, ConsentEvent.id)
-    ):
-        consents[(channel, purp)] = status
-    last_wa = session.execute(
-        select(Interaction.started_at)
-        .where(
+    text, stamp = String(), UTCDateTime()
+    parts = [
+        select(
+            literal("c", text),
+            ContactPoint.kind,
+            ContactPoint.value,
+            cast(null(), stamp),
+            ContactPoint.id,
+            ContactPoint.is_primary,
+        ).where(ContactPoint.patient_id == patient_id),
+        select(
+            literal("k", text),
+            ConsentEvent.channel,
+            ConsentEvent.status,
+            ConsentEvent.occurred_at,
+            ConsentEvent.id,
+            literal(False),
+        ).where(ConsentEvent.patient_id == patient_id, ConsentEvent.purpose == purpose),
+        select(
+            literal("w", text),
+            cast(null(), text),
+            cast(null(), text),
+            func.max(Interaction.started_at),
+            literal(0),
+            literal(False),
+        ).where(
             Interaction.patient_id == patient_id,
             Interaction.channel == "whatsapp",
             Interaction.direction == "inbound",
-        )
-        .order_by(Interaction.started_at.desc())
-        .limit(1)
-    ).scalar()
-    recent: tuple[dt.datetime, ...] = ()
+        ),
+    ]
     if purpose == "marketing" and cap is not None:
-        recent = tuple(
-            session.scalars(
-                select(OutboundMessage.sent_at).where(
-                    OutboundMessage.patient_id == patient_id,
-                    OutboundMessage.purpose == "marketing",
-                    OutboundMessage.status.in_(list(ACCEPTED_STATUSES)),
-                    OutboundMessage.sent_at >= now - cap.period,
-                )
+        parts.append(
+            select(
+                literal("m", text),
+                cast(null(), text),
+                cast(null(), text),
+                OutboundMessage.sent_at,
+                OutboundMessage.id,
+                literal(False),
+            ).where(
+                OutboundMessage.patient_id == patient_id,
+                OutboundMessage.purpose == "marketing",
+                OutboundMessage.status.in_(list(ACCEPTED_STATUSES)),
+                OutboundMessage.sent_at >= now - cap.period,
             )
         )
+    contacts: list[tuple[bool, int, str, str]] = []
+    consent_rows: list[tuple[dt.datetime, int, str, str]] = []
+    last_wa: dt.datetime | None = None
+    recent: list[dt.datetime] = []
+    for tag, name, value, when, row_id, primary in session.execute(union_all(*parts)):
+        if tag == "c":
+            contacts.append((not primary, row_id, name, value))
+        elif tag == "k":
+            consent_rows.append((when, row_id, name, value))
+        elif tag == "w":
+            last_wa = when
+        elif when is not None:
+            recent.append(when)
+    addresses: dict[str, str] = {}
+    for _secondary, _id, kind, value in sorted(contacts):
+        addresses.setdefault(kind, value)
+    consents: dict[tuple[str, str], str] = {}
+    for _when, _id, channel, status in sorted(consent_rows):
+        consents[(channel, purpose)] = status  # latest by occurred_at, then id, wins
     return Recipient(
         patient_id,
-        active=row.archived_at is None and row.merged_into_id is None,
-        time_zone=row.time_zone,
+        active=patient.archived_at is None and patient.merged_into_id is None,
+        time_zone=patient.time_zone,
         addresses=addresses,
         consents=consents,
         last_inbound_whatsapp=last_wa,
-        recent_marketing=recent,
+        recent_marketing=tuple(recent),
     )

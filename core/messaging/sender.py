@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 
 from core import events
+from core.config import CONFIG_KEY
 from core.db import utcnow
 from core.errors import ConfigurationError
 from core.messaging import policy
@@ -44,7 +45,7 @@ from core.messaging.templates import (
     TemplateNotFound,
     TemplateProblem,
     build_context,
-    find_template,
+    cached_template,
     render_string,
     render_template,
 )
@@ -79,13 +80,50 @@ def backoff(attempts: int, base_seconds: float) -> dt.timedelta:
     return dt.timedelta(seconds=seconds * random.uniform(0.8, 1.2))
 
 
-def _lock_queued(session: Session, message_id: int) -> OutboundMessage | None:
-    query = select(OutboundMessage).where(
-        OutboundMessage.id == message_id, OutboundMessage.status == MessageStatus.QUEUED
-    )
+def _claim(session: Session, message_id: int, now: dt.datetime) -> OutboundMessage | None:
+    """Move the row from ``queued`` to ``sending`` in one statement and return it.
+
+    PostgreSQL picks the row with ``FOR UPDATE SKIP LOCKED`` (a duplicate job
+    does not wait for the first); SQLite relies on the conditional ``UPDATE``
+    (its write lock serialises writers).  Either way exactly one job wins.
+    """
+    queued = (OutboundMessage.id == message_id) & (OutboundMessage.status == MessageStatus.QUEUED)
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return session.scalars(query).first()
+        picked = select(OutboundMessage.id).where(queued).with_for_update(skip_locked=True)
+        condition = OutboundMessage.id == picked.scalar_subquery()
+    else:
+        condition = queued
+    statement = (
+        update(OutboundMessage)
+        .where(condition, OutboundMessage.scheduled_at <= now + dt.timedelta(seconds=1))
+        .values(
+            status=MessageStatus.SENDING.value,
+            attempts=OutboundMessage.attempts + 1,
+            sending_at=now,
+            updated_at=now,
+        )
+        .returning(OutboundMessage)
+        .execution_options(synchronize_session=False)
+    )
+    return session.scalars(statement).first()
+
+
+def _not_due(session: Session, message_id: int, now: dt.datetime) -> None:
+    """A job arrived before its row is due (duplicate or early job): wait again."""
+    message = session.scalars(
+        select(OutboundMessage).where(
+            OutboundMessage.id == message_id, OutboundMessage.status == MessageStatus.QUEUED
+        )
+    ).first()
+    if message is not None and message.scheduled_at > now:
+        _requeue(session, message, message.scheduled_at, message.status_reason or "not_due")
+
+
+def _unclaim(message: OutboundMessage) -> None:
+    """Undo the claim's counters when nothing was sent (suppressed, deferred...)."""
+    message.attempts = max(0, message.attempts - 1)
+    if message.attempts == 0:
+        message.sending_at = None
 
 
 def _finish(
@@ -154,7 +192,7 @@ def _render(
         ctx=message.context,
     ).as_dict()
     if message.template_key:
-        template = find_template(
+        template = cached_template(
             session, message.template_key, channel, locale, config.default_locale
         )
         rendered = render_template(template, context, locale=locale)
@@ -177,7 +215,7 @@ def _approved_channels(
         return set()
     locale = message.locale or patient.preferred_language or runtime.config.default_locale
     try:
-        template = find_template(
+        template = cached_template(
             session, message.template_key, "whatsapp", locale, runtime.config.default_locale
         )
     except TemplateNotFound:
@@ -186,24 +224,23 @@ def _approved_channels(
 
 
 def prepare(runtime: CareLoop, session: Session, message_id: int) -> Prepared | None:
-    """In one transaction: lock, re-check policy, render, claim (``queued`` -> ``sending``).
+    """In one transaction: claim (``queued`` -> ``sending``), re-check policy, render.
 
     :returns: what to send, or ``None`` when there is nothing to send now
-        (already taken, suppressed, deferred, not due, failed to render).
+        (already taken, suppressed, deferred, not due, failed to render); the
+        row then says why.
     """
     config = runtime.config
-    message = _lock_queued(session, message_id)
-    if message is None:
-        return None
     now = utcnow()
-    if message.scheduled_at > now + dt.timedelta(seconds=1):
-        _requeue(session, message, message.scheduled_at, message.status_reason or "not_due")
+    message = _claim(session, message_id, now)
+    if message is None:
+        _not_due(session, message_id, now)
         return None
     patient = session.get(Patient, message.patient_id)
     channels = channels_of(runtime)
     cap = policy.parse_frequency_cap(config.marketing_cap)
     facts = policy.recipient_facts(
-        session, message.patient_id, purpose=message.purpose, now=now, cap=cap
+        session, message.patient_id, purpose=message.purpose, now=now, cap=cap, patient=patient
     )
     approved = _approved_channels(session, runtime, message, patient) if patient else set()
     decision = policy.decide(
@@ -218,10 +255,12 @@ def prepare(runtime: CareLoop, session: Session, message_id: int) -> Prepared | 
         approved_template_channels=approved,
     )
     if decision.action == "suppress" or patient is None:
+        _unclaim(message)
         _finish(session, message, MessageStatus.SUPPRESSED, decision.reason or "patient_inactive")
         return None
     if decision.action == "defer":
         assert decision.until is not None
+        _unclaim(message)
         _requeue(session, message, decision.until, decision.reason or "deferred")
         return None
     assert decision.channel is not None and decision.address is not None
@@ -230,27 +269,15 @@ def prepare(runtime: CareLoop, session: Session, message_id: int) -> Prepared | 
             session, runtime, message, patient, decision.channel, decision.template_only
         )
     except (TemplateProblem, TemplateNotFound) as exc:
+        _unclaim(message)
         _finish(session, message, MessageStatus.FAILED, f"template:{exc}")
         return None
-    claimed = session.execute(
-        update(OutboundMessage)
-        .where(OutboundMessage.id == message.id, OutboundMessage.status == MessageStatus.QUEUED)
-        .values(
-            status=MessageStatus.SENDING.value,
-            status_reason=None,
-            channel=decision.channel,
-            to_address=decision.address,
-            locale=rendered.locale,
-            rendered_subject=(rendered.subject or None) and rendered.subject[:250],
-            rendered_body=rendered.body,
-            attempts=OutboundMessage.attempts + 1,
-            sending_at=now,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]  # another worker won
-        return None
+    message.status_reason = None
+    message.channel = decision.channel
+    message.to_address = decision.address
+    message.locale = rendered.locale
+    message.rendered_subject = rendered.subject[:250] if rendered.subject else None
+    message.rendered_body = rendered.body
     outgoing = OutgoingMessage(
         message_id=message.id,
         idempotency_key=message.idempotency_key,
@@ -268,6 +295,44 @@ def prepare(runtime: CareLoop, session: Session, message_id: int) -> Prepared | 
     return Prepared(channels[decision.channel], outgoing)
 
 
+def _record_success(session: Session, prepared: Prepared, result: SendResult) -> str | None:
+    """The common case in one statement: ``sending`` -> sent/delivered with the provider id."""
+    now = utcnow()
+    status = result.status if result.status in ("sent", "delivered", "read") else "sent"
+    values: dict[str, Any] = {
+        "status": status,
+        "status_reason": None,
+        "provider_message_id": result.provider_message_id,
+        "sent_at": now,
+        "updated_at": now,
+    }
+    if status != "sent":
+        values[f"{status}_at"] = now
+    row = session.execute(
+        update(OutboundMessage)
+        .where(
+            OutboundMessage.id == prepared.outgoing.message_id,
+            OutboundMessage.status == MessageStatus.SENDING,
+            OutboundMessage.provider_message_id.is_(None),
+        )
+        .values(**values)
+        .returning(OutboundMessage.patient_id, OutboundMessage.campaign_id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is None:
+        return None
+    events.emit(
+        session,
+        "careloop_on_message_status_changed",
+        message_id=prepared.outgoing.message_id,
+        patient_id=row.patient_id,
+        channel=prepared.outgoing.channel,
+        status=status,
+        campaign_id=row.campaign_id,
+    )
+    return status
+
+
 def _load_sending(session: Session, message_id: int) -> OutboundMessage | None:
     return session.get(OutboundMessage, message_id, populate_existing=True)
 
@@ -280,6 +345,10 @@ def record_result(
     error: BaseException | None,
 ) -> str:
     """Write what the provider said; returns the status recorded."""
+    if error is None and result is not None:
+        status = _record_success(session, prepared, result)
+        if status is not None:
+            return status
     message = _load_sending(session, prepared.outgoing.message_id)
     if message is None:
         return "gone"
@@ -326,27 +395,40 @@ def record_result(
 
 
 def process_message(runtime: CareLoop, message_id: int) -> str:
-    """Do everything for one message; returns the status it ended in (for tests/bench)."""
-    with runtime.session() as session:
+    """Do everything for one message; returns the status it ended in (for tests/bench).
+
+    Both transactions (claim, then record) use one pooled connection.
+    """
+    with runtime.db.engine.connect() as connection:
+        session = runtime.db.session_factory(bind=connection)
+        session.info[CONFIG_KEY] = runtime.config
+        with session:
+            return _process(runtime, session, message_id)
+
+
+def _process(runtime: CareLoop, session: Session, message_id: int) -> str:
+    with session.begin():
+        prepared = prepare(runtime, session, message_id)
+    _flush_requeues(session)
+    if prepared is None:
         with session.begin():
-            prepared = prepare(runtime, session, message_id)
-        _flush_requeues(session)
-        if prepared is None:
-            row = session.get(OutboundMessage, message_id, populate_existing=True)
-            return row.status if row is not None else "gone"
-        result: SendResult | None = None
-        error: BaseException | None = None
-        try:
-            result = prepared.channel.send(prepared.outgoing)
-        except Exception as exc:  # classified in record_result; never logs the text
-            error = exc
-            logger.warning(
-                "send of message %s on %s failed: %s",
-                message_id,
-                prepared.outgoing.channel,
-                type(exc).__name__,
+            status = session.scalar(
+                select(OutboundMessage.status).where(OutboundMessage.id == message_id)
             )
-        with session.begin():
-            status = record_result(runtime, session, prepared, result, error)
-        _flush_requeues(session)
-        return status
+        return status or "gone"
+    result: SendResult | None = None
+    error: BaseException | None = None
+    try:
+        result = prepared.channel.send(prepared.outgoing)
+    except Exception as exc:  # classified in record_result; never logs the text
+        error = exc
+        logger.warning(
+            "send of message %s on %s failed: %s",
+            message_id,
+            prepared.outgoing.channel,
+            type(exc).__name__,
+        )
+    with session.begin():
+        status = record_result(runtime, session, prepared, result, error)
+    _flush_requeues(session)
+    return status

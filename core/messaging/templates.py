@@ -21,7 +21,9 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import functools
+import threading
 import time
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -419,6 +421,71 @@ def find_template(
     raise TemplateNotFound(f"no template {key!r} for {channel} in {locale or default_locale}")
 
 
+@dataclass(frozen=True)
+class TemplateSnapshot:
+    """The parts of a :class:`MessageTemplate` needed to render it (safe to share)."""
+
+    key: str
+    channel: str
+    locale: str
+    body: str
+    subject: str | None
+    provider_template: str | None
+    provider_params: tuple[str, ...]
+
+
+#: seconds a worker reuses a template it read (edits reach every worker within this)
+TEMPLATE_CACHE_SECONDS = 5.0
+_template_cache: weakref.WeakKeyDictionary[Any, dict[tuple[str, ...], tuple[float, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+_cache_lock = threading.Lock()
+
+
+def cached_template(
+    session: Session, key: str, channel: str, locale: str | None, default_locale: str
+) -> TemplateSnapshot:
+    """:func:`find_template` with a short per-engine cache (the send path reads it per message).
+
+    :raises TemplateNotFound: also cached for the same few seconds.
+    """
+    engine = session.get_bind().engine
+    cache_key = (key, channel, locale or "", default_locale)
+    now = time.monotonic()
+    with _cache_lock:
+        entries = _template_cache.setdefault(engine, {})
+        hit = entries.get(cache_key)
+    if hit is not None and hit[0] > now:
+        if isinstance(hit[1], TemplateNotFound):
+            raise hit[1]
+        return hit[1]
+    value: Any
+    try:
+        row = find_template(session, key, channel, locale, default_locale)
+        value = TemplateSnapshot(
+            row.key,
+            row.channel,
+            row.locale,
+            row.body,
+            row.subject,
+            row.provider_template,
+            tuple(row.provider_params or ()),
+        )
+    except TemplateNotFound as exc:
+        value = exc
+    with _cache_lock:
+        _template_cache.setdefault(engine, {})[cache_key] = (now + TEMPLATE_CACHE_SECONDS, value)
+    if isinstance(value, TemplateNotFound):
+        raise value
+    return value
+
+
+def clear_template_cache() -> None:
+    """Forget cached templates (``save_template`` calls it for this process)."""
+    with _cache_lock:
+        _template_cache.clear()
+
+
 def save_template(
     session: Session,
     *,
@@ -449,6 +516,7 @@ def save_template(
     row.provider_params = list(provider_params or [])
     row.description = description
     session.flush()
+    clear_template_cache()
     return row
 
 

@@ -208,6 +208,10 @@ def test_disabled_channel_plugin_means_no_channel(msg_runtime, make_patient, fak
     pid = make_patient(consents=[("sms", "care")])
     mid = _queue(msg_runtime, pid, channel="sms")
     msg_runtime.plugins.disable("fake_channels", actor)
+    # and any real SMS plugin installed in this tree
+    for impl in msg_runtime.plugins.caller("careloop_register_channels").get_hookimpls():
+        if any(ch.name == "sms" for ch in impl.function() or ()):
+            msg_runtime.plugins.disable(impl.plugin_name, actor, cascade=True)
     assert process_message(msg_runtime, mid) == "suppressed"
     assert _row(msg_runtime, mid).status_reason == "no_channel:sms=channel_unavailable"
 
