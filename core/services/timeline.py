@@ -15,6 +15,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,60 +128,60 @@ def core_entries(
     return entries
 
 
+def _interaction_entry(i: Interaction) -> TimelineEntry:
+    return TimelineEntry(
+        occurred_at=i.started_at,
+        source="core",
+        kind=i.kind,
+        title=i.subject or i.kind,
+        body=i.body,
+        channel=i.channel,
+        direction=i.direction,
+        ref=f"interaction:{i.id}",
+    )
+
+
+def _appointment_entry(a: Appointment) -> TimelineEntry:
+    return TimelineEntry(
+        occurred_at=a.scheduled_start,
+        source="core",
+        kind="appointment",
+        title=a.status,
+        ref=f"appointment:{a.id}",
+    )
+
+
+def _consent_entry(c: ConsentEvent) -> TimelineEntry:
+    return TimelineEntry(
+        occurred_at=c.occurred_at,
+        source="core",
+        kind="consent",
+        title=f"{c.status}: {c.channel}/{c.purpose}",
+        channel=c.channel,
+        ref=f"consent:{c.id}",
+    )
+
+
+#: (model, its time column, ref kind, entry builder) of each core table on the timeline
+_CORE_TABLES: tuple[tuple[Any, Any, str, Callable[[Any], TimelineEntry]], ...] = (
+    (Interaction, Interaction.started_at, "interaction", _interaction_entry),
+    (Appointment, Appointment.scheduled_start, "appointment", _appointment_entry),
+    (ConsentEvent, ConsentEvent.occurred_at, "consent", _consent_entry),
+)
+
+
 def _core_sources(
     session: Session, patient_id: int, key: SortKey | None, limit: int
 ) -> list[list[TimelineEntry]]:
     """One list per core table, each newest first in the timeline's order."""
-    q = select(Interaction).where(Interaction.patient_id == patient_id)
-    if key is not None:
-        q = q.where(_older_than(Interaction.started_at, Interaction.id, "interaction", key))
-    interactions = [
-        TimelineEntry(
-            occurred_at=i.started_at,
-            source="core",
-            kind=i.kind,
-            title=i.subject or i.kind,
-            body=i.body,
-            channel=i.channel,
-            direction=i.direction,
-            ref=f"interaction:{i.id}",
-        )
-        for i in session.scalars(
-            q.order_by(Interaction.started_at.desc(), Interaction.id.desc()).limit(limit)
-        )
-    ]
-    q2 = select(Appointment).where(Appointment.patient_id == patient_id)
-    if key is not None:
-        q2 = q2.where(_older_than(Appointment.scheduled_start, Appointment.id, "appointment", key))
-    appointments = [
-        TimelineEntry(
-            occurred_at=a.scheduled_start,
-            source="core",
-            kind="appointment",
-            title=a.status,
-            ref=f"appointment:{a.id}",
-        )
-        for a in session.scalars(
-            q2.order_by(Appointment.scheduled_start.desc(), Appointment.id.desc()).limit(limit)
-        )
-    ]
-    q3 = select(ConsentEvent).where(ConsentEvent.patient_id == patient_id)
-    if key is not None:
-        q3 = q3.where(_older_than(ConsentEvent.occurred_at, ConsentEvent.id, "consent", key))
-    consents = [
-        TimelineEntry(
-            occurred_at=c.occurred_at,
-            source="core",
-            kind="consent",
-            title=f"{c.status}: {c.channel}/{c.purpose}",
-            channel=c.channel,
-            ref=f"consent:{c.id}",
-        )
-        for c in session.scalars(
-            q3.order_by(ConsentEvent.occurred_at.desc(), ConsentEvent.id.desc()).limit(limit)
-        )
-    ]
-    return [interactions, appointments, consents]
+    sources = []
+    for model, moment, ref_kind, to_entry in _CORE_TABLES:
+        query = select(model).where(model.patient_id == patient_id)
+        if key is not None:
+            query = query.where(_older_than(moment, model.id, ref_kind, key))
+        rows = session.scalars(query.order_by(moment.desc(), model.id.desc()).limit(limit))
+        sources.append([to_entry(row) for row in rows])
+    return sources
 
 
 @dataclass
