@@ -71,6 +71,14 @@ class HeaderMap:
     unknown: tuple[str, ...]
     width: int
 
+    @property
+    def pairs(self) -> list[tuple[str, int]]:
+        """``(field, column index)`` for every mapped column, in column order."""
+        return sorted(
+            ((name, i) for name, indexes in self.fields.items() for i in indexes),
+            key=lambda pair: pair[1],
+        )
+
 
 def map_header(header: list[str]) -> HeaderMap:
     """Map a header row; unknown columns are listed, not refused."""

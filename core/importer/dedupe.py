@@ -14,9 +14,10 @@ import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from core.importer.keyfilter import KeyFilter
 from core.importer.rows import ParsedRow
 from core.models import ContactPoint, Patient
 
@@ -43,6 +44,7 @@ class ChunkPlan:
 
 def fold(target: ParsedRow, row: ParsedRow) -> None:
     """Add what *row* knows to *target*: empty fields filled, lists extended."""
+    target.copy_patient = target.copy_contacts = None  # pre-rendered text is stale now
     for name in FILLABLE:
         if not getattr(target, name) and getattr(row, name):
             setattr(target, name, getattr(row, name))
@@ -55,21 +57,28 @@ def fold(target: ParsedRow, row: ParsedRow) -> None:
     target.conditions.extend(pair for pair in row.conditions if pair[0] not in codes)
 
 
-def plan_chunk(session: Session, rows: list[ParsedRow], seen_new: set[int]) -> ChunkPlan:
+def plan_chunk(
+    session: Session, rows: list[ParsedRow], seen_new: set[int], keys: KeyFilter | None = None
+) -> ChunkPlan:
     """Group *rows* into new patients and updates of existing ones.
 
     *seen_new* holds ids of patients this import created in earlier chunks, so a
-    later duplicate of them counts as an in-file duplicate.
+    later duplicate of them counts as an in-file duplicate.  With *keys* (the
+    keys the database may hold, see :mod:`core.importer.keyfilter`) only keys
+    it may hold are looked up; the chunk's keys are added to it.
     """
-    existing = find_existing(session, (key for row in rows for key in row.keys()))
+    row_keys = [row.keys() for row in rows]
+    if keys is None:
+        wanted = [key for some in row_keys for key in some]
+    else:
+        wanted = [key for some in row_keys for key in some if keys.check_add(*key)]
+    existing = find_existing(session, wanted) if wanted else {}
     plan = ChunkPlan()
     by_key: dict[Key, ParsedRow | int] = {}
-    for row in rows:
+    for row, some in zip(rows, row_keys, strict=True):
         target: ParsedRow | int | None = None
-        for key in row.keys():
-            target = by_key.get(key)
-            if target is None:
-                target = existing.get(key)
+        for key in some:
+            target = by_key.get(key) or existing.get(key)
             if target is not None:
                 break
         if target is None:
@@ -87,7 +96,7 @@ def plan_chunk(session: Session, rows: list[ParsedRow], seen_new: set[int]) -> C
             plan.updated_rows += 1
             plan.in_file_duplicates += 1
             fold(target, row)
-        for key in row.keys():
+        for key in some:
             by_key.setdefault(key, target)
     return plan
 
@@ -114,28 +123,29 @@ def find_existing(session: Session, keys: Iterable[Key]) -> dict[Key, int]:
 
 def _mrn_rows(session: Session, values: list[str], postgres: bool) -> list[tuple[str, int]]:
     if postgres:
-        query = text(
-            "SELECT mrn, coalesce(merged_into_id, id) FROM patients WHERE mrn = ANY(:values)"
+        return _raw(
+            session,
+            "SELECT mrn, coalesce(merged_into_id, id) FROM patients WHERE mrn = ANY(%s)",
+            (values,),
         )
-    else:
-        query = select(Patient.mrn, Patient.merged_into_id, Patient.id).where(
-            Patient.mrn.in_(bindparam("values", expanding=True))
-        )
-        return [(m, merged or pid) for m, merged, pid in session.execute(query, {"values": values})]
-    return [(m, pid) for m, pid in session.execute(query, {"values": values})]
+    query = select(Patient.mrn, Patient.merged_into_id, Patient.id).where(
+        Patient.mrn.in_(bindparam("values", expanding=True))
+    )
+    return [(m, merged or pid) for m, merged, pid in session.execute(query, {"values": values})]
 
 
 def _contact_rows(
     session: Session, kind: str, values: list[str], postgres: bool
 ) -> list[tuple[str, int]]:
     if postgres:
-        query = text(
+        return _raw(
+            session,
             "SELECT cp.value, min(cp.patient_id) FROM contact_points cp "
             "JOIN patients p ON p.id = cp.patient_id "
-            "WHERE cp.kind = :kind AND cp.value = ANY(:values) AND p.merged_into_id IS NULL "
-            "GROUP BY cp.value"
+            "WHERE cp.kind = %s AND cp.value = ANY(%s) AND p.merged_into_id IS NULL "
+            "GROUP BY cp.value",
+            (kind, values),
         )
-        return [(v, pid) for v, pid in session.execute(query, {"kind": kind, "values": values})]
     query = (
         select(ContactPoint.value, ContactPoint.patient_id)
         .join(Patient, Patient.id == ContactPoint.patient_id)
@@ -147,3 +157,10 @@ def _contact_rows(
         .order_by(ContactPoint.patient_id)
     )
     return [(v, pid) for v, pid in session.execute(query, {"values": values})]
+
+
+def _raw(session: Session, sql: str, params: tuple[object, ...]) -> list[tuple[str, int]]:
+    """Run a lookup unprepared: a plan cached while the tables were small would scan them."""
+    with session.connection().connection.driver_connection.cursor() as cur:
+        cur.execute(sql, params, prepare=False)
+        return [(value, patient_id) for value, patient_id in cur.fetchall()]

@@ -24,6 +24,7 @@ from core.db import utcnow
 from core.i18n import gettext as _
 from core.importer.columns import HeaderMap, map_header
 from core.importer.dedupe import plan_chunk
+from core.importer.keyfilter import KeyFilter, database_keys
 from core.importer.reader import check_file, iter_records
 from core.importer.rejects import RejectsFile, default_rejects_path
 from core.importer.rows import ParsedRow, Reject, init_worker, parse_chunk
@@ -85,15 +86,19 @@ def import_csv(
     report = ImportReport(file=path.name, unknown_columns=list(header.unknown))
     rejects = RejectsFile(options.rejects_path or default_rejects_path(path), info.header)
     writer = ChunkWriter(runtime.db.dialect)
+    with runtime.session() as session:
+        keys = database_keys(session, 3 * info.approx_records)
     created: set[int] = set()
     workers = _worker_count(runtime, options.workers)
     if info.approx_records < 2 * options.chunk_size:
         workers = 1
     try:
-        for chunk in _parsed_chunks(path, header, runtime.config.default_region, options, workers):
+        region = runtime.config.default_region
+        render = writer.postgres
+        for chunk in _parsed_chunks(path, header, (region, render), options, workers):
             rows = _take_rejects(chunk, rejects, report, options)
             if rows:
-                _write_chunk(runtime, writer, rows, created, report, actor)
+                _write_chunk(runtime, writer, (rows, keys), created, report, actor)
             if options.on_progress:
                 options.on_progress(len(chunk))
     finally:
@@ -129,13 +134,14 @@ def _take_rejects(
 def _write_chunk(
     runtime: CareLoop,
     writer: ChunkWriter,
-    rows: list[ParsedRow],
+    chunk: tuple[list[ParsedRow], KeyFilter],
     created: set[int],
     report: ImportReport,
     actor: Actor,
 ) -> None:
+    rows, keys = chunk
     with runtime.transaction() as session:
-        plan = plan_chunk(session, rows, created)
+        plan = plan_chunk(session, rows, created, keys)
         new_ids = writer.write(session, plan, utcnow())
         touched = [*new_ids, *plan.updates]
         if touched:
@@ -173,17 +179,24 @@ def _record_chunks(path: Path, size: int) -> Iterator[list[Record]]:
 
 
 def _parsed_chunks(
-    path: Path, header: HeaderMap, region: str, options: ImportOptions, workers: int
+    path: Path,
+    header: HeaderMap,
+    setup: tuple[str, bool],
+    options: ImportOptions,
+    workers: int,
 ) -> Iterator[list[ParsedRow | Reject]]:
-    """Parsed chunks in file order; in worker processes when *workers* > 1."""
+    """Parsed chunks in file order; in worker processes when *workers* > 1.
+
+    *setup* is the default region and whether to pre-render COPY text.
+    """
     chunks = _record_chunks(path, options.chunk_size)
     if workers <= 1:
-        init_worker(header, region)
+        init_worker(header, *setup)
         for chunk in chunks:
             yield parse_chunk(chunk)
         return
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=init_worker, initargs=(header, region)) as pool:
+    with context.Pool(workers, initializer=init_worker, initargs=(header, *setup)) as pool:
         pending: collections.deque[Any] = collections.deque()
         for chunk in chunks:
             pending.append(pool.apply_async(parse_chunk, (chunk,)))

@@ -36,3 +36,18 @@ def copy_rows(
     with _cursor(session) as cur, cur.copy(statement) as copy:
         for row in rows:
             copy.write_row(row)
+
+
+def copy_text(session: Session, table: str, columns: Sequence[str], lines: list[str]) -> None:
+    """``COPY`` lines already in text format (tab-separated, ``\\N`` for NULL)."""
+    if not lines:
+        return
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"  # names are ours, not input
+    with _cursor(session) as cur, cur.copy(statement) as copy:
+        copy.write("".join(lines))
+
+
+def analyze(session: Session) -> None:
+    """Refresh planner statistics of the tables an import grows (cheap, sampled)."""
+    with _cursor(session) as cur:
+        cur.execute("ANALYZE patients, contact_points")

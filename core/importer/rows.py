@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from core.errors import ValidationError
 from core.i18n import gettext as _
 from core.identity import compose_display_name, normalize_email, normalize_phone, sort_key
-from core.importer.columns import HeaderMap
+from core.importer.columns import MULTI_FIELDS, HeaderMap
 from core.services.patients import validate_profile
 from core.services.validation import language_tag
 
@@ -52,6 +52,13 @@ class ParsedRow:
     tags: list[str] = field(default_factory=list)
     #: (code, label) pairs
     conditions: list[tuple[str, str]] = field(default_factory=list)
+    #: pre-rendered COPY text (PostgreSQL only; ``None`` when stale or not rendered)
+    copy_patient: str | None = None
+    copy_contacts: list[str] | None = None
+
+    def __reduce__(self) -> tuple[type[ParsedRow], tuple[object, ...]]:
+        # a plain tuple pickles several times faster than a slots dataclass
+        return (ParsedRow, tuple(getattr(self, name) for name in self.__slots__))
 
     def keys(self) -> list[tuple[str, str]]:
         """What identifies this patient, strongest first: MRN, phones, e-mails."""
@@ -78,7 +85,7 @@ def _language(value: str) -> str | None:
 
 def unescape_cell(cell: str) -> str:
     """Undo export's formula neutralisation (``'+62...`` -> ``+62...``) and trim."""
-    if len(cell) > 1 and cell[0] == "'" and cell[1] in FORMULA_STARTS:
+    if cell[:1] == "'" and cell[1:2] in FORMULA_STARTS:
         cell = cell[1:]
     return cell.strip()
 
@@ -90,20 +97,28 @@ def split_list(text: str, *, commas: bool = True) -> list[str]:
     return [part.strip() for part in text.split(";") if part.strip()]
 
 
-def _cells(header: HeaderMap, record: list[str], name: str) -> list[str]:
-    return [unescape_cell(record[i]) for i in header.fields.get(name, ())]
+def row_values(pairs: list[tuple[str, int]], record: list[str]) -> dict[str, str]:
+    """Non-empty cells by field; several columns of one field are joined with ``;``."""
+    out: dict[str, str] = {}
+    for name, index in pairs:
+        cell = record[index]
+        if cell:
+            cell = unescape_cell(cell)
+            if not cell:
+                continue
+            if name in out:
+                if name in MULTI_FIELDS:
+                    out[name] += ";" + cell
+            else:
+                out[name] = cell
+    return out
 
 
-def _one(header: HeaderMap, record: list[str], name: str) -> str:
-    cells = _cells(header, record, name)
-    return cells[0] if cells else ""
-
-
-def _many(header: HeaderMap, record: list[str], name: str) -> list[str]:
-    commas = name != "conditions"  # a condition label may hold a comma
-    return [
-        item for cell in _cells(header, record, name) for item in split_list(cell, commas=commas)
-    ]
+def _many(values: dict[str, str], name: str) -> list[str]:
+    text = values.get(name)
+    if not text:
+        return []
+    return split_list(text, commas=name != "conditions")  # a condition label may hold a comma
 
 
 def _birth_date(text: str) -> dt.date | None:
@@ -139,64 +154,73 @@ def parse_record(
     header: HeaderMap, line: int, record: list[str], default_region: str
 ) -> ParsedRow | Reject:
     """Validate one record (already split into cells) numbered *line* in the file."""
-    if len(record) != header.width:
+    return parse_with(header.pairs, header.width, line, record, default_region)
+
+
+def parse_with(
+    pairs: list[tuple[str, int]], width: int, line: int, record: list[str], default_region: str
+) -> ParsedRow | Reject:
+    """:func:`parse_record` with the header's ``pairs`` computed once by the caller."""
+    if len(record) != width:
         return Reject(
             line,
             record,
             _(
                 "malformed line: expected %(expected)d columns, found %(found)d",
-                expected=header.width,
+                expected=width,
                 found=len(record),
             ),
         )
     try:
-        return _parse(header, line, record, default_region)
+        return _parse(line, row_values(pairs, record), default_region)
     except ValidationError as exc:
         return Reject(line, record, str(exc))
 
 
-def _parse(header: HeaderMap, line: int, record: list[str], default_region: str) -> ParsedRow:
-    language = _one(header, record, "language")
-    sex = _one(header, record, "sex").lower()
+def _parse(line: int, values: dict[str, str], default_region: str) -> ParsedRow:
+    get = values.get
+    sex = get("sex", "").lower()
     profile = validate_profile(
         {
-            "mrn": _one(header, record, "mrn"),
-            "given_name": _one(header, record, "given_name"),
-            "family_name": _one(header, record, "family_name"),
-            "display_name": _one(header, record, "display_name"),
-            "birth_date": _birth_date(_one(header, record, "birth_date")),
+            "mrn": get("mrn"),
+            "given_name": get("given_name", ""),
+            "family_name": get("family_name", ""),
+            "display_name": get("display_name"),
+            "birth_date": _birth_date(get("birth_date", "")),
             "sex": _SEX_ALIASES.get(sex, sex),
-            "country": _one(header, record, "country") or None,
-            "lead_source": _one(header, record, "source"),
+            "country": get("country"),
+            "lead_source": get("source"),
         }
     )
     given, family = profile["given_name"], profile["family_name"]
     display = profile["display_name"] or compose_display_name(given, family)
     if not display:
         raise ValidationError(_("missing name: give a given, family or display name"))
-    region = (_one(header, record, "region") or default_region).upper()
+    region = get("region", default_region).upper()
     if len(region) != 2 or not region.isalpha():
         raise ValidationError(_("region %(value)r is not an ISO country code", value=region))
-    tags = _unique([t.lower() for t in _many(header, record, "tags")])
+    tags = _unique([t.lower() for t in _many(values, "tags")])
     if any(len(t) > 80 for t in tags):
         raise ValidationError(_("a tag is longer than 80 characters"))
+    language = get("language")
+    source = profile["lead_source"]
     return ParsedRow(
-        line=line,
-        given_name=given[:120],
-        family_name=family[:120],
-        display_name=display[:250],
-        sort_name=sort_key(family, given, display),
-        mrn=profile["mrn"],
-        birth_date=profile["birth_date"],
-        sex=profile["sex"],
-        language=_language(language) if language else None,
-        country=profile["country"],
-        source=(profile["lead_source"] or None) and profile["lead_source"][:120],
-        phones=_unique([normalize_phone(p, region) for p in _many(header, record, "phone")]),
-        whatsapp=_unique([normalize_phone(p, region) for p in _many(header, record, "whatsapp")]),
-        emails=_unique([normalize_email(e) for e in _many(header, record, "email")]),
-        tags=tags,
-        conditions=_conditions(_many(header, record, "conditions")),
+        line,
+        given[:120],
+        family[:120],
+        display[:250],
+        sort_key(family, given, display),
+        profile["mrn"],
+        profile["birth_date"],
+        profile["sex"],
+        _language(language) if language else None,
+        profile["country"],
+        source[:120] if source else None,
+        _unique([normalize_phone(p, region) for p in _many(values, "phone")]),
+        _unique([normalize_phone(p, region) for p in _many(values, "whatsapp")]),
+        _unique([normalize_email(e) for e in _many(values, "email")]),
+        tags,
+        _conditions(_many(values, "conditions")),
     )
 
 
@@ -205,10 +229,11 @@ def _parse(header: HeaderMap, line: int, record: list[str], default_region: str)
 _WORKER: dict[str, object] = {}
 
 
-def init_worker(header: HeaderMap, default_region: str) -> None:
-    """Pool initializer: remember the header map and the default region."""
+def init_worker(header: HeaderMap, default_region: str, render_copy: bool = False) -> None:
+    """Pool initializer: remember the header map, the default region, the output form."""
     _WORKER["header"] = header
     _WORKER["region"] = default_region
+    _WORKER["render"] = render_copy
 
 
 def parse_chunk(records: list[tuple[int, list[str] | None, str]]) -> list[ParsedRow | Reject]:
@@ -216,7 +241,15 @@ def parse_chunk(records: list[tuple[int, list[str] | None, str]]) -> list[Parsed
     header = _WORKER["header"]
     region = _WORKER["region"]
     assert isinstance(header, HeaderMap) and isinstance(region, str)
-    return [
-        parse_record(header, line, cells, region) if cells is not None else Reject(line, [], error)
+    pairs, width = header.pairs, header.width
+    out = [
+        parse_with(pairs, width, line, cells, region)
+        if cells is not None
+        else Reject(line, [], error)
         for line, cells, error in records
     ]
+    if _WORKER.get("render"):
+        from core.importer.copytext import render
+
+        out = [render(item) if isinstance(item, ParsedRow) else item for item in out]
+    return out

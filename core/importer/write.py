@@ -12,12 +12,13 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Date, Update, and_, bindparam, case, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from core.importer import postgres, sqlite
+from core.importer.copytext import render
 from core.importer.dedupe import ChunkPlan
 from core.importer.rows import ParsedRow
 from core.models import Condition, ContactPoint, Patient, Tag, patient_conditions, patient_tags
@@ -38,16 +39,53 @@ PATIENT_COLUMNS = (
     "updated_at",
 )
 CONTACT_COLUMNS = ("patient_id", "kind", "value", "is_primary", "verified", "created_at")
-#: ParsedRow attribute -> Patient column, for filling empty fields of existing patients
-_FILL = {
-    "mrn": "mrn",
-    "birth_date": "birth_date",
-    "language": "preferred_language",
-    "country": "country",
-    "source": "lead_source",
-    "given_name": "given_name",
-    "family_name": "family_name",
-}
+
+
+def _fill_update() -> Update:
+    """One UPDATE, run with executemany, that fills a patient's empty fields only.
+
+    An MRN is taken only when no other record holds it (a merged record keeps its
+    MRN); nothing already set is overwritten.
+    """
+    t = Patient.__table__
+    other = Patient.__table__.alias("other")
+
+    def empty(column: Any) -> Any:
+        return or_(column.is_(None), column == "")
+
+    def fill(column: Any, param: str, type_: Any = None) -> Any:
+        value = bindparam(param, type_=type_ or column.type)
+        return case((empty(column), value), else_=column)
+
+    mrn = bindparam("p_mrn", type_=t.c.mrn.type)
+    return (
+        update(t)
+        .where(t.c.id == bindparam("p_id"))
+        .values(
+            mrn=case(
+                (
+                    and_(
+                        empty(t.c.mrn),
+                        mrn.is_not(None),
+                        ~exists(select(other.c.id).where(other.c.mrn == mrn)),
+                    ),
+                    mrn,
+                ),
+                else_=t.c.mrn,
+            ),
+            birth_date=func.coalesce(t.c.birth_date, bindparam("p_birth_date", type_=Date())),
+            preferred_language=fill(t.c.preferred_language, "p_language"),
+            country=fill(t.c.country, "p_country"),
+            lead_source=fill(t.c.lead_source, "p_source"),
+            given_name=fill(t.c.given_name, "p_given_name"),
+            family_name=fill(t.c.family_name, "p_family_name"),
+            sex=case((t.c.sex == "unknown", bindparam("p_sex")), else_=t.c.sex),
+            updated_at=bindparam("p_now", type_=t.c.updated_at.type),
+        )
+    )
+
+
+_FILL_UPDATE = _fill_update()
 
 
 class ChunkWriter:
@@ -57,6 +95,8 @@ class ChunkWriter:
         self.postgres = dialect == "postgresql"
         self._tags: dict[str, int] = {}
         self._conditions: dict[str, int] = {}
+        self._written = 0
+        self._analyze_at = 10_000
 
     # -- bulk primitives ---------------------------------------------------
 
@@ -96,7 +136,12 @@ class ChunkWriter:
 
     def write(self, session: Session, plan: ChunkPlan, now: dt.datetime) -> list[int]:
         """Write *plan*; return the ids of the patients it created."""
+        if self.postgres and self._written >= self._analyze_at:
+            # the tables doubled since the planner last looked: refresh its statistics
+            postgres.analyze(session)
+            self._analyze_at = 2 * self._written
         ids = self._create(session, plan.new, now)
+        self._written += len(ids)
         if plan.updates:
             self._update(session, plan.updates, now)
         return ids
@@ -104,49 +149,53 @@ class ChunkWriter:
     def _create(self, session: Session, rows: list[ParsedRow], now: dt.datetime) -> list[int]:
         if not rows:
             return []
-        values = [
-            (
-                r.mrn,
-                r.given_name,
-                r.family_name,
-                r.display_name,
-                r.sort_name,
-                r.birth_date,
-                r.sex,
-                r.language,
-                r.country,
-                r.source,
-                False,
-                now,
-                now,
-            )
-            for r in rows
-        ]
         if self.postgres:
             ids = postgres.reserve_ids(session, "patients", len(rows))
-            postgres.copy_rows(
-                session,
-                "patients",
-                ("id", *PATIENT_COLUMNS),
-                ((pid, *row) for pid, row in zip(ids, values, strict=True)),
-            )
+            stamp = now.isoformat()
+            patients, contacts = [], []
+            for pid, row in zip(ids, rows, strict=True):
+                if row.copy_patient is None or row.copy_contacts is None:
+                    render(row)
+                patients.append(f"{pid}\t{row.copy_patient}\t{stamp}\t{stamp}\n")
+                contacts.extend(f"{pid}{suffix}{stamp}\n" for suffix in row.copy_contacts or ())
+            postgres.copy_text(session, "patients", ("id", *PATIENT_COLUMNS), patients)
+            postgres.copy_text(session, "contact_points", CONTACT_COLUMNS, contacts)
+            pairs = list(zip(ids, rows, strict=True))
         else:
-            dicts = [dict(zip(PATIENT_COLUMNS, row, strict=True)) for row in values]
-            ids = sqlite.insert_returning_ids(session, "patients", dicts)
-        self._add_details(session, list(zip(ids, rows, strict=True)), now)
+            values = [
+                {
+                    "mrn": r.mrn,
+                    "given_name": r.given_name,
+                    "family_name": r.family_name,
+                    "display_name": r.display_name,
+                    "sort_name": r.sort_name,
+                    "birth_date": r.birth_date,
+                    "sex": r.sex,
+                    "preferred_language": r.language,
+                    "country": r.country,
+                    "lead_source": r.source,
+                    "is_lead": False,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for r in rows
+            ]
+            ids = sqlite.insert_returning_ids(session, "patients", values)
+            pairs = list(zip(ids, rows, strict=True))
+            self._add_contacts(session, pairs, now)
+        self._add_links(session, pairs, fresh=True)
         return ids
 
-    def _add_details(
+    def _add_contacts(
         self,
         session: Session,
         pairs: list[tuple[int, ParsedRow]],
         now: dt.datetime,
         existing: set[tuple[int, str, str]] | None = None,
     ) -> None:
-        """Contact points, tag and condition links for (patient id, row) pairs.
+        """Insert the rows' contact points that the patients do not have yet.
 
-        *existing* holds the contact points the patients already have; ``None``
-        means the patients are new (nothing to skip, plain bulk inserts).
+        *existing* holds the contact points the patients already have.
         """
         have = existing or set()
         kinds = {(p, k) for p, k, _v in have}
@@ -164,50 +213,48 @@ class ChunkWriter:
                     contacts.append((pid, kind, value, not has_kind, False, now))
                     has_kind = True
         self._insert(session, "contact_points", CONTACT_COLUMNS, contacts)
+
+    def _add_links(self, session: Session, pairs: list[tuple[int, ParsedRow]], fresh: bool) -> None:
+        """Tag and condition links; *fresh* patients cannot have any yet."""
         tag_ids = self.tag_ids(session, (t for _pid, row in pairs for t in row.tags))
         tag_links = {(pid, tag_ids[t]) for pid, row in pairs for t in row.tags}
         cond_ids = self.condition_ids(session, (c for _pid, row in pairs for c in row.conditions))
         cond_links = {(pid, cond_ids[code]) for pid, row in pairs for code, _l in row.conditions}
-        if existing is not None:  # updates: links may exist already
-            self._insert_ignore(
-                session, patient_tags, [{"patient_id": p, "tag_id": t} for p, t in tag_links]
-            )
-            self._insert_ignore(
-                session,
-                patient_conditions,
-                [{"patient_id": p, "condition_id": c} for p, c in cond_links],
-            )
-        else:
+        if fresh:
             self._insert(session, "patient_tags", ("patient_id", "tag_id"), sorted(tag_links))
             self._insert(
                 session, "patient_conditions", ("patient_id", "condition_id"), sorted(cond_links)
             )
+            return
+        self._insert_ignore(
+            session, patient_tags, [{"patient_id": p, "tag_id": t} for p, t in tag_links]
+        )
+        self._insert_ignore(
+            session,
+            patient_conditions,
+            [{"patient_id": p, "condition_id": c} for p, c in cond_links],
+        )
 
     def _update(self, session: Session, updates: dict[int, ParsedRow], now: dt.datetime) -> None:
         ids = list(updates)
-        columns = [getattr(Patient, c) for c in _FILL.values()]
-        current = {
-            row.id: row
-            for row in session.execute(
-                select(Patient.id, Patient.sex, *columns).where(Patient.id.in_(ids))
-            )
-        }
-        for pid, row in updates.items():
-            have = current[pid]
-            values: dict[str, Any] = {
-                column: getattr(row, attr)
-                for attr, column in _FILL.items()
-                if getattr(row, attr) and not getattr(have, column)
-            }
-            if have.sex == "unknown" and row.sex != "unknown":
-                values["sex"] = row.sex
-            if values.get("mrn") and session.scalar(
-                select(Patient.id).where(Patient.mrn == values["mrn"])
-            ):
-                del values["mrn"]  # held by another (merged) record
-            session.execute(
-                update(Patient).where(Patient.id == pid).values(updated_at=now, **values)
-            )
+        session.execute(
+            _FILL_UPDATE,
+            [
+                {
+                    "p_id": pid,
+                    "p_mrn": row.mrn,
+                    "p_birth_date": row.birth_date,
+                    "p_language": row.language,
+                    "p_country": row.country,
+                    "p_source": row.source,
+                    "p_given_name": row.given_name,
+                    "p_family_name": row.family_name,
+                    "p_sex": row.sex,
+                    "p_now": now,
+                }
+                for pid, row in updates.items()
+            ],
+        )
         existing = {
             (p, k, v)
             for p, k, v in session.execute(
@@ -216,4 +263,6 @@ class ChunkWriter:
                 )
             )
         }
-        self._add_details(session, list(updates.items()), now, existing)
+        pairs = list(updates.items())
+        self._add_contacts(session, pairs, now, existing)
+        self._add_links(session, pairs, fresh=False)

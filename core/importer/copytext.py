@@ -1,0 +1,60 @@
+"""Rows rendered in PostgreSQL's ``COPY`` text format.
+
+Workers render each new patient's row and contact points here, so the main
+process only prefixes ids and timestamps before streaming them to ``COPY``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from core.importer.rows import ParsedRow
+
+_SPECIAL = re.compile(r"[\\\t\n\r]")
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+NULL = "\\N"
+
+
+def text_field(value: str | dt.date | None) -> str:
+    """One value in COPY text format (``\\N`` for NULL, specials escaped)."""
+    if value is None:
+        return NULL
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value.translate(_ESCAPES) if _SPECIAL.search(value) else value
+
+
+def render_patient(row: ParsedRow) -> str:
+    """The patient's columns after ``id`` and before the timestamps (see ``PATIENT_COLUMNS``)."""
+    return "\t".join(
+        [
+            text_field(row.mrn),
+            text_field(row.given_name),
+            text_field(row.family_name),
+            text_field(row.display_name),
+            text_field(row.sort_name),
+            text_field(row.birth_date),
+            text_field(row.sex),
+            text_field(row.language),
+            text_field(row.country),
+            text_field(row.source),
+            "f",  # is_lead
+        ]
+    )
+
+
+def render_contacts(row: ParsedRow) -> list[str]:
+    """``\\tkind\\tvalue\\tis_primary\\tverified\\t`` each; the first of a kind is primary."""
+    out = []
+    for kind, values in (("phone", row.phones), ("whatsapp", row.whatsapp), ("email", row.emails)):
+        for i, value in enumerate(values):
+            out.append(f"\t{kind}\t{text_field(value)}\t{'t' if i == 0 else 'f'}\tf\t")
+    return out
+
+
+def render(row: ParsedRow) -> ParsedRow:
+    """Fill the row's pre-rendered COPY text (done in the worker process)."""
+    row.copy_patient = render_patient(row)
+    row.copy_contacts = render_contacts(row)
+    return row

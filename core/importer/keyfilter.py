@@ -1,0 +1,67 @@
+"""A Bloom filter of the identifying keys (MRN, phones, e-mails) the database holds.
+
+Built once when an import starts and extended with each chunk it writes, it
+answers "might the database already have this key?" in memory: keys it has
+never seen (almost every key of a file of new patients) are not looked up in
+the database at all.  False positives only cost a lookup; there are no false
+negatives, so deduplication stays exact.  16 bits and 3 hashes per key: about
+0.5% false positives, 2 MB per million keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from core.models import ContactPoint, Patient
+
+Key = tuple[str, str]
+_BITS_PER_KEY = 16
+_HASHES = 3
+_MASK = (1 << 64) - 1
+
+
+class KeyFilter:
+    """Set membership with false positives, in a fixed amount of memory."""
+
+    def __init__(self, capacity: int) -> None:
+        self.size = max(1 << 13, capacity * _BITS_PER_KEY)
+        self.bits = bytearray((self.size + 7) // 8)
+
+    def check_add(self, kind: str, value: str) -> bool:
+        """Add a key; return whether it may have been there already."""
+        h = (hash(value) ^ hash(kind)) & _MASK
+        pos, step = h & 0xFFFFFFFF, (h >> 32) | 1
+        size, bits = self.size, self.bits
+        present = True
+        for _ in range(_HASHES):
+            pos %= size
+            byte, bit = pos >> 3, 1 << (pos & 7)
+            if not bits[byte] & bit:
+                present = False
+                bits[byte] |= bit
+            pos += step
+        return present
+
+    def update(self, keys: Iterable[Key]) -> None:
+        for kind, value in keys:
+            self.check_add(kind, value)
+
+
+def database_keys(session: Session, expected_new: int) -> KeyFilter:
+    """A filter holding every MRN and contact point in the database, sized for more."""
+    existing = (session.scalar(select(func.count()).select_from(ContactPoint)) or 0) + (
+        session.scalar(select(func.count()).where(Patient.mrn.is_not(None))) or 0
+    )
+    keys = KeyFilter(existing + expected_new)
+    if existing:
+        rows = session.execute(
+            text(
+                "SELECT kind, value FROM contact_points "
+                "UNION ALL SELECT 'mrn', mrn FROM patients WHERE mrn IS NOT NULL"
+            ).execution_options(yield_per=50_000)
+        )
+        keys.update((kind, value) for kind, value in rows)
+    return keys
