@@ -36,6 +36,21 @@ def send_message(message_id: int) -> None:
     process_message(process_runtime(), message_id)
 
 
+@dramatiq.actor(
+    queue_name=QUEUE,
+    actor_name="messaging.send_messages",
+    max_retries=3,
+    min_backoff=1000,
+    max_backoff=60_000,
+)
+def send_messages(message_ids: list[int]) -> None:
+    """Send a batch of outbox rows (campaigns); same guarantees as ``send_message``."""
+    from core.messaging.batch import process_batch
+    from core.runtime import process_runtime
+
+    process_batch(process_runtime(), message_ids)
+
+
 @dramatiq.actor(queue_name=QUEUE, actor_name="messaging.noop", max_retries=0)
 def noop(message_id: int) -> None:
     """Does nothing: the benchmark's baseline for broker overhead."""

@@ -101,16 +101,37 @@ def _enqueue_after_commit(session: Session, jobs: Iterable[tuple[int, int]]) -> 
     session.info.setdefault(_PENDING_KEY, []).extend(jobs)
 
 
-def send_to_broker(jobs: Iterable[tuple[int, int]]) -> int:
-    """Hand (message id, delay ms) pairs to dramatiq; failures are left to the sweeper."""
-    from core.messaging.actors import send_message
+def send_to_broker(jobs: Iterable[tuple[int, int]], *, batch_size: int | None = None) -> int:
+    """Hand (message id, delay ms) pairs to dramatiq; failures are left to the sweeper.
+
+    Ids sharing a delay go in batches (``messaging.send_messages``, see
+    :mod:`core.messaging.batch`); a lone id goes to ``messaging.send_message``.
+    :returns: how many messages were handed over.
+    """
+    from core.messaging.actors import send_message, send_messages
+    from core.messaging.batch import BATCH_SIZE
     from core.messaging.broker import send_many
 
-    jobs = list(jobs)
+    size = batch_size or BATCH_SIZE
+    by_delay: dict[int, list[int]] = {}
+    for message_id, delay in jobs:
+        by_delay.setdefault(delay or 0, []).append(message_id)
+    singles: list[tuple[tuple[Any, ...], int | None]] = []
+    groups: list[tuple[tuple[Any, ...], int | None]] = []
+    for delay, ids in by_delay.items():
+        for start in range(0, len(ids), size):
+            chunk = ids[start : start + size]
+            if len(chunk) == 1:
+                singles.append(((chunk[0],), delay))
+            else:
+                groups.append(((chunk,), delay))
+    total = sum(len(ids) for ids in by_delay.values())
     try:
-        return send_many(send_message, [((mid,), delay) for mid, delay in jobs])
+        send_many(send_message, singles)
+        send_many(send_messages, groups)
+        return total
     except Exception as exc:  # broker down: the rows stay queued, the sweeper retries
-        logger.warning("could not enqueue %d message(s): %s", len(jobs), type(exc).__name__)
+        logger.warning("could not enqueue %d message(s): %s", total, type(exc).__name__)
         return 0
 
 

@@ -304,95 +304,123 @@ def recipient_facts(
     cap: FrequencyCap | None = None,
     patient: Any = None,
 ) -> Recipient:
-    """Read what :func:`decide` needs about one patient in one round trip.
-
-    Contact points, consent events for *purpose*, the last inbound WhatsApp
-    message and (for marketing under a cap) recent accepted marketing sends come
-    back from one ``UNION ALL``; pass the already loaded *patient* to save the
-    query for its row.
-    """
-    from sqlalchemy import String, cast, func, literal, null, select, union_all
-
-    from core.db import UTCDateTime
-    from core.models import ConsentEvent, ContactPoint, Interaction, OutboundMessage, Patient
-    from core.models.outbox import ACCEPTED_STATUSES
+    """Read what :func:`decide` needs about one patient (see :func:`recipients_facts`)."""
+    from core.models import Patient
 
     if patient is None:
         patient = session.get(Patient, patient_id)
     if patient is None:
         return Recipient(patient_id, active=False)
+    facts = recipients_facts(session, {patient_id: patient}, {purpose}, now=now, cap=cap)
+    return facts[(patient_id, purpose)]
+
+
+def recipients_facts(
+    session: Session,
+    patients: Mapping[int, Any],
+    purposes: Collection[str],
+    *,
+    now: dt.datetime,
+    cap: FrequencyCap | None = None,
+) -> dict[tuple[int, str], Recipient]:
+    """The facts for many (already loaded) patients and purposes in one round trip.
+
+    Contact points, consent events, the last inbound WhatsApp message and (for
+    marketing under a cap) recent accepted marketing sends come back from one
+    ``UNION ALL``.
+
+    :returns: (patient id, purpose) -> :class:`Recipient` for every pair.
+    """
+    from sqlalchemy import String, cast, func, literal, null, select, union_all
+
+    from core.db import UTCDateTime
+    from core.models import ConsentEvent, ContactPoint, Interaction, OutboundMessage
+    from core.models.outbox import ACCEPTED_STATUSES
+
+    ids = list(patients)
     text, stamp = String(), UTCDateTime()
     parts = [
         select(
             literal("c", text),
+            ContactPoint.patient_id,
             ContactPoint.kind,
             ContactPoint.value,
             cast(null(), stamp),
             ContactPoint.id,
             ContactPoint.is_primary,
-        ).where(ContactPoint.patient_id == patient_id),
+        ).where(ContactPoint.patient_id.in_(ids)),
         select(
             literal("k", text),
+            ConsentEvent.patient_id,
             ConsentEvent.channel,
             ConsentEvent.status,
             ConsentEvent.occurred_at,
             ConsentEvent.id,
-            literal(False),
-        ).where(ConsentEvent.patient_id == patient_id, ConsentEvent.purpose == purpose),
+            ConsentEvent.purpose == "marketing",
+        ).where(ConsentEvent.patient_id.in_(ids), ConsentEvent.purpose.in_(list(purposes))),
         select(
             literal("w", text),
+            Interaction.patient_id,
             cast(null(), text),
             cast(null(), text),
             func.max(Interaction.started_at),
             literal(0),
             literal(False),
-        ).where(
-            Interaction.patient_id == patient_id,
+        )
+        .where(
+            Interaction.patient_id.in_(ids),
             Interaction.channel == "whatsapp",
             Interaction.direction == "inbound",
-        ),
+        )
+        .group_by(Interaction.patient_id),
     ]
-    if purpose == "marketing" and cap is not None:
+    if "marketing" in purposes and cap is not None:
         parts.append(
             select(
                 literal("m", text),
+                OutboundMessage.patient_id,
                 cast(null(), text),
                 cast(null(), text),
                 OutboundMessage.sent_at,
                 OutboundMessage.id,
                 literal(False),
             ).where(
-                OutboundMessage.patient_id == patient_id,
+                OutboundMessage.patient_id.in_(ids),
                 OutboundMessage.purpose == "marketing",
                 OutboundMessage.status.in_(list(ACCEPTED_STATUSES)),
                 OutboundMessage.sent_at >= now - cap.period,
             )
         )
-    contacts: list[tuple[bool, int, str, str]] = []
-    consent_rows: list[tuple[dt.datetime, int, str, str]] = []
-    last_wa: dt.datetime | None = None
-    recent: list[dt.datetime] = []
-    for tag, name, value, when, row_id, primary in session.execute(union_all(*parts)):
+    contacts: dict[int, list[tuple[bool, int, str, str]]] = {pid: [] for pid in ids}
+    consent_rows: dict[int, list[tuple[dt.datetime, int, str, str, str]]] = {pid: [] for pid in ids}
+    last_wa: dict[int, dt.datetime] = {}
+    recent: dict[int, list[dt.datetime]] = {pid: [] for pid in ids}
+    for tag, pid, name, value, when, row_id, flag in session.execute(union_all(*parts)):
         if tag == "c":
-            contacts.append((not primary, row_id, name, value))
+            contacts[pid].append((not flag, row_id, name, value))
         elif tag == "k":
-            consent_rows.append((when, row_id, name, value))
+            consent_rows[pid].append((when, row_id, name, "marketing" if flag else "care", value))
         elif tag == "w":
-            last_wa = when
+            if when is not None:
+                last_wa[pid] = when
         elif when is not None:
-            recent.append(when)
-    addresses: dict[str, str] = {}
-    for _secondary, _id, kind, value in sorted(contacts):
-        addresses.setdefault(kind, value)
-    consents: dict[tuple[str, str], str] = {}
-    for _when, _id, channel, status in sorted(consent_rows):
-        consents[(channel, purpose)] = status  # latest by occurred_at, then id, wins
-    return Recipient(
-        patient_id,
-        active=patient.archived_at is None and patient.merged_into_id is None,
-        time_zone=patient.time_zone,
-        addresses=addresses,
-        consents=consents,
-        last_inbound_whatsapp=last_wa,
-        recent_marketing=tuple(recent),
-    )
+            recent[pid].append(when)
+    out: dict[tuple[int, str], Recipient] = {}
+    for pid, patient in patients.items():
+        addresses: dict[str, str] = {}
+        for _secondary, _id, kind, value in sorted(contacts[pid]):
+            addresses.setdefault(kind, value)
+        consents: dict[tuple[str, str], str] = {}
+        for _when, _id, channel, purp, status in sorted(consent_rows[pid]):
+            consents[(channel, purp)] = status  # latest by occurred_at, then id, wins
+        for purpose in purposes:
+            out[(pid, purpose)] = Recipient(
+                pid,
+                active=patient.archived_at is None and patient.merged_into_id is None,
+                time_zone=patient.time_zone,
+                addresses=addresses,
+                consents={k: v for k, v in consents.items() if k[1] == purpose},
+                last_inbound_whatsapp=last_wa.get(pid),
+                recent_marketing=tuple(recent[pid]) if purpose == "marketing" else (),
+            )
+    return out

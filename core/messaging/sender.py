@@ -223,25 +223,29 @@ def _approved_channels(
     return {"whatsapp"} if template.provider_template else set()
 
 
-def prepare(runtime: CareLoop, session: Session, message_id: int) -> Prepared | None:
-    """In one transaction: claim (``queued`` -> ``sending``), re-check policy, render.
+@dataclass(frozen=True)
+class Plan:
+    """The policy's choice and the rendered text for one message about to be sent."""
 
-    :returns: what to send, or ``None`` when there is nothing to send now
-        (already taken, suppressed, deferred, not due, failed to render); the
-        row then says why.
+    channel: Channel
+    outgoing: OutgoingMessage
+    values: dict[str, Any]
+
+
+def plan_message(
+    runtime: CareLoop,
+    session: Session,
+    message: OutboundMessage,
+    patient: Patient | None,
+    facts: policy.Recipient,
+    now: dt.datetime,
+) -> Plan | None:
+    """Apply the policy and render; record suppress/defer/failure on *message*.
+
+    :returns: what to send, or ``None`` when the row now says why not.
     """
     config = runtime.config
-    now = utcnow()
-    message = _claim(session, message_id, now)
-    if message is None:
-        _not_due(session, message_id, now)
-        return None
-    patient = session.get(Patient, message.patient_id)
     channels = channels_of(runtime)
-    cap = policy.parse_frequency_cap(config.marketing_cap)
-    facts = policy.recipient_facts(
-        session, message.patient_id, purpose=message.purpose, now=now, cap=cap, patient=patient
-    )
     approved = _approved_channels(session, runtime, message, patient) if patient else set()
     decision = policy.decide(
         facts,
@@ -250,17 +254,15 @@ def prepare(runtime: CareLoop, session: Session, message_id: int) -> Prepared | 
         now=now,
         contact_kinds={name: ch.contact_kind for name, ch in channels.items()},
         quiet_hours=policy.parse_quiet_hours(config.quiet_hours),
-        cap=cap,
+        cap=policy.parse_frequency_cap(config.marketing_cap),
         default_zone=config.timezone,
         approved_template_channels=approved,
     )
     if decision.action == "suppress" or patient is None:
-        _unclaim(message)
         _finish(session, message, MessageStatus.SUPPRESSED, decision.reason or "patient_inactive")
         return None
     if decision.action == "defer":
         assert decision.until is not None
-        _unclaim(message)
         _requeue(session, message, decision.until, decision.reason or "deferred")
         return None
     assert decision.channel is not None and decision.address is not None
@@ -269,15 +271,16 @@ def prepare(runtime: CareLoop, session: Session, message_id: int) -> Prepared | 
             session, runtime, message, patient, decision.channel, decision.template_only
         )
     except (TemplateProblem, TemplateNotFound) as exc:
-        _unclaim(message)
         _finish(session, message, MessageStatus.FAILED, f"template:{exc}")
         return None
-    message.status_reason = None
-    message.channel = decision.channel
-    message.to_address = decision.address
-    message.locale = rendered.locale
-    message.rendered_subject = rendered.subject[:250] if rendered.subject else None
-    message.rendered_body = rendered.body
+    values = {
+        "status_reason": None,
+        "channel": decision.channel,
+        "to_address": decision.address,
+        "locale": rendered.locale,
+        "rendered_subject": rendered.subject[:250] if rendered.subject else None,
+        "rendered_body": rendered.body,
+    }
     outgoing = OutgoingMessage(
         message_id=message.id,
         idempotency_key=message.idempotency_key,
@@ -292,7 +295,33 @@ def prepare(runtime: CareLoop, session: Session, message_id: int) -> Prepared | 
         template_params=list(rendered.template_params),
         unsubscribe_url=(message.context or {}).get("unsubscribe_url"),
     )
-    return Prepared(channels[decision.channel], outgoing)
+    return Plan(channels[decision.channel], outgoing, values)
+
+
+def prepare(runtime: CareLoop, session: Session, message_id: int) -> Prepared | None:
+    """In one transaction: claim (``queued`` -> ``sending``), re-check policy, render.
+
+    :returns: what to send, or ``None`` when there is nothing to send now
+        (already taken, suppressed, deferred, not due, failed to render); the
+        row then says why.
+    """
+    now = utcnow()
+    message = _claim(session, message_id, now)
+    if message is None:
+        _not_due(session, message_id, now)
+        return None
+    patient = session.get(Patient, message.patient_id)
+    cap = policy.parse_frequency_cap(runtime.config.marketing_cap)
+    facts = policy.recipient_facts(
+        session, message.patient_id, purpose=message.purpose, now=now, cap=cap, patient=patient
+    )
+    plan = plan_message(runtime, session, message, patient, facts, now)
+    if plan is None:
+        _unclaim(message)
+        return None
+    for name, value in plan.values.items():
+        setattr(message, name, value)
+    return Prepared(plan.channel, plan.outgoing)
 
 
 def _record_success(session: Session, prepared: Prepared, result: SendResult) -> str | None:

@@ -177,13 +177,19 @@ def _undeclared(source: str) -> set[str]:
     return meta.find_undeclared_variables(_ENV.parse(source)) - set(_ENV.globals)
 
 
+@functools.lru_cache(maxsize=1024)
+def _compiled(source: str) -> Any:
+    """Parse and compile once per distinct source (the send path renders the same few)."""
+    return _ENV.from_string(source)
+
+
 def render_string(source: str, context: dict[str, Any]) -> str:
     """Render *source* with the limits above; raise :class:`TemplateProblem` on any breach."""
     if len(source) > MAX_SOURCE:
         raise TemplateProblem(f"template longer than {MAX_SOURCE} characters", field="body")
     token = _BUDGET.set(_Budget(deadline=time.monotonic() + MAX_SECONDS))
     try:
-        template = _ENV.from_string(source)
+        template = _compiled(source)
         out: list[str] = []
         size = 0
         for chunk in template.generate(**context):
