@@ -44,7 +44,7 @@ from core.models import (
     Service,
 )
 from core.runtime import CareLoop
-from core.services.patients import find_by_phone
+from core.services.patients import PatientInput, create_patient, find_by_phone
 from core.services.staff import authenticate
 from core.testing import POSTGRES_URL_ENV
 from core.testing import test_config as make_config
@@ -306,7 +306,7 @@ def test_loader_uses_the_configured_currency(tmp_path):
 def _invoke(args: list[str], cwd: Path) -> object:
     _register_core_commands()
     runner = CliRunner()
-    env = {"CARELOOP_DATABASE_URL": None, "CARELOOP_BROKER_URL": None}
+    env = {name: None for name in os.environ if name.startswith("CARELOOP_")}
     old = os.getcwd()
     os.chdir(cwd)
     try:
@@ -341,17 +341,36 @@ def test_cli_no_serve_loads_a_fresh_file_in_the_working_directory(tmp_path):
     assert "Loaded 10 patients" in again.output
 
 
-def test_cli_configured_database_is_never_overwritten(tmp_path):
+def test_cli_configured_database_is_never_overwritten(tmp_path, actor):
     url = f"sqlite:///{tmp_path / 'clinic.db'}"
-    first = _invoke(["demo", "--no-serve", "--patients", "12", "--database-url", url], tmp_path)
-    assert first.exit_code == 0, first.output
-    refused = _invoke(["demo", "--no-serve", "--patients", "12", "--database-url", url], tmp_path)
-    assert refused.exit_code != 0
-    assert "already holds 12 patients" in refused.output
-    kept = _invoke(["demo", "--no-serve", "--keep", "--database-url", url], tmp_path)
-    assert kept.exit_code == 0, kept.output
-    assert "already loaded" in kept.output
-    assert "(unchanged)" not in kept.output or "admin" in kept.output
+    runtime = CareLoop(Config.from_env({}, database_url=url))
+    try:
+        runtime.init_database()
+        with runtime.transaction() as s:
+            for n in range(3):
+                create_patient(s, PatientInput(given_name=f"Real {n}", mrn=f"CL-00000{n}"), actor)
+        dramatiq.get_broker().flush_all()
+        refused = _invoke(
+            ["demo", "--no-serve", "--patients", "12", "--database-url", url], tmp_path
+        )
+        assert refused.exit_code != 0
+        assert "already holds 3 patients" in refused.output
+        kept = _invoke(
+            ["demo", "--no-serve", "--keep", "--patients", "12", "--database-url", url], tmp_path
+        )
+        assert kept.exit_code == 0, kept.output
+        assert "Loaded 12 patients" in kept.output
+        with runtime.session() as s:
+            mrns = list(s.scalars(select(Patient.mrn).where(Patient.mrn.isnot(None))))
+            assert s.scalar(select(func.count()).select_from(Patient)) == 15
+        assert len(mrns) == len(set(mrns)) and {"CL-000000", "CL-000001"} <= set(mrns)
+        again = _invoke(["demo", "--no-serve", "--keep", "--database-url", url], tmp_path)
+        assert again.exit_code == 0, again.output
+        assert "already loaded" in again.output and "careloop-admin" in again.output
+        with runtime.session() as s:
+            assert s.scalar(select(func.count()).select_from(Patient)) == 15
+    finally:
+        runtime.close()
     assert not (tmp_path / "careloop-demo.db").exists()
 
 

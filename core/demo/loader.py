@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.audit import Actor
+from core.audit import Actor, record
 from core.db import utcnow
 from core.demo.activity import ClinicRefs, DoctorRef, ServiceRef, Story
 from core.demo.clinic import DEPARTMENTS, DOCTORS, SERVICES, price_in
@@ -20,6 +20,7 @@ from core.demo.people import DemoPerson, make_people
 from core.identity import normalize_phone
 from core.models import (
     Appointment,
+    AuditEvent,
     ConsentEvent,
     Department,
     Doctor,
@@ -104,7 +105,7 @@ def load_demo(
     with runtime.transaction() as session:
         staff = _staff(session, summary)
         doctors, services = _directory(session, runtime.config.currency, staff["admin"][0])
-        offset = session.scalar(select(func.count()).select_from(Patient)) or 0
+        beside = bool(session.scalar(select(func.count()).select_from(Patient)))
     refs = ClinicRefs(doctors, services, staff, clinic_tz, now)
     people = with_duplicates(make_people(patients, seed, now.date()), seed)
     for start in range(0, len(people), CHUNK):
@@ -112,10 +113,13 @@ def load_demo(
             # keep the directory in this session's identity map: services look it up by id
             directory = [*session.scalars(select(Doctor)), *session.scalars(select(Service))]
             for person in people[start : start + CHUNK]:
-                _write_person(session, refs, person, seed, offset)
+                _write_person(session, refs, person, seed, beside)
                 if progress is not None:
                     progress(1)
             del directory
+    with runtime.transaction() as session:
+        details = {"patients": len(people), "seed": seed, "beside_existing": beside}
+        record(session, Actor.system("demo"), "load", "demo", details=details)
     with runtime.session() as session:
         summary.patients = len(people)
         summary.departments = _count(session, Department)
@@ -129,9 +133,12 @@ def load_demo(
 
 
 def demo_loaded(runtime: CareLoop) -> bool:
-    """True when the demo was loaded into this database before (its first MRN exists)."""
+    """True when the demo was loaded into this database before (the audit trail says so)."""
     with runtime.session() as session:
-        return session.scalar(select(Patient.id).where(Patient.mrn == "CL-000001")) is not None
+        query = select(AuditEvent.id).where(
+            AuditEvent.entity_type == "demo", AuditEvent.action == "load"
+        )
+        return session.scalar(query.limit(1)) is not None
 
 
 def _count(session: Session, model: type) -> int:
@@ -173,15 +180,15 @@ def with_duplicates(people: list[DemoPerson], seed: int) -> list[DemoPerson]:
 
 
 def _write_person(
-    session: Session, refs: ClinicRefs, person: DemoPerson, seed: int, offset: int
+    session: Session, refs: ClinicRefs, person: DemoPerson, seed: int, beside: bool
 ) -> None:
     rng = random.Random(seed * 1_000_003 + person.index)
     data = person.data
-    if offset and data.mrn:
-        data = replace(data, mrn=f"CL-{person.index + offset:06d}")
-    if offset and data.external_ids:
+    if beside:  # next to real records: identifiers that cannot clash with theirs
         data = replace(
-            data, external_ids={k: f"{v}-{offset}" for k, v in data.external_ids.items()}
+            data,
+            mrn=data.mrn and f"DEMO-{person.index:06d}",
+            external_ids={k: f"DEMO-{v}" for k, v in data.external_ids.items()},
         )
     doctor = refs.doctor_for(rng, person.department, person.language)
     data = replace(data, primary_doctor_id=None if data.is_lead else doctor.id)
@@ -225,8 +232,6 @@ def _staff(session: Session, summary: DemoSummary) -> dict[str, list[Actor]]:
 def _directory(
     session: Session, currency: str, actor: Actor
 ) -> tuple[dict[str, list[DoctorRef]], dict[str, list[ServiceRef]]]:
-    from core.audit import record
-
     departments: dict[str, Department] = {}
     for item in DEPARTMENTS:
         dept = session.scalar(select(Department).where(Department.code == item.code))
