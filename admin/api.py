@@ -14,7 +14,7 @@ import hmac
 from typing import Any
 
 from flask import Blueprint, abort, jsonify, request, url_for
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from admin.views.base import client_ip, get_runtime
@@ -98,6 +98,18 @@ def _last_interactions(session: Session, patient_id: int) -> list[dict[str, Any]
     ]
 
 
+def _relaxed_commit(session: Session) -> None:
+    """On PostgreSQL, do not wait for this transaction's WAL flush (``synchronous_commit``).
+
+    The screen pop must answer in milliseconds; waiting for the disk would
+    double its latency.  The trade-off, local to this one transaction: after a
+    database *server* crash the last fraction of a second of inbound-call
+    records (and their audit events) may be missing; the data stays consistent.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+
+
 @bp.post("/telephony/inbound-call")
 def inbound_call() -> Any:
     """Who is calling?  Summaries of the matching patients; logs the call on a single match."""
@@ -116,6 +128,7 @@ def inbound_call() -> Any:
     actor = Actor(label="telephony", ip_address=client_ip())
     dialled_e164 = try_normalize_phone(dialled, region) if dialled else None
     with runtime.transaction() as session:
+        _relaxed_commit(session)
         try:
             matches = find_by_phone(session, caller, region)
         except InvalidPhoneNumber:

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from admin.views.base import client_ip, get_runtime
+from admin.views.base import client_ip, db_session, get_runtime
 from core.audit import Actor, record
 from core.i18n import gettext as _
 from core.i18n import lazy_gettext
@@ -60,8 +60,9 @@ def load_user(token: str) -> StaffPrincipal | None:
     user_id, _sep, version = token.partition(":")
     if not user_id.isdigit() or not version.isdigit():
         return None
-    with get_runtime().session() as db_session:
-        row = db_session.execute(
+    row = (
+        db_session()
+        .execute(
             select(
                 StaffUser.id,
                 StaffUser.username,
@@ -71,7 +72,9 @@ def load_user(token: str) -> StaffPrincipal | None:
                 StaffUser.locale,
                 StaffUser.active,
             ).where(StaffUser.id == int(user_id))
-        ).one_or_none()
+        )
+        .one_or_none()
+    )
     if row is None or not row.active or row.session_version != int(version):
         return None
     return StaffPrincipal(

@@ -28,6 +28,7 @@ from flask_admin import BaseView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.form import SecureForm
 from flask_login import current_user
+from sqlalchemy.orm import Session
 
 from admin.roles import Perm, allowed
 from core.audit import Actor
@@ -41,6 +42,7 @@ __all__ = [
     "csrf_token",
     "current_actor",
     "current_role",
+    "db_session",
     "get_runtime",
     "require",
 ]
@@ -51,6 +53,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 def get_runtime() -> CareLoop:
     """The :class:`core.runtime.CareLoop` of the current app."""
     return current_app.extensions["careloop"]
+
+
+def db_session() -> Session:
+    """This request's session (Flask-SQLAlchemy-Lite, closed when the request ends).
+
+    It carries the runtime's configuration and fires hooks after commit, like
+    ``runtime.session()``; one per request saves a pool checkout (and its ping).
+    """
+    return current_app.extensions["sqlalchemy"].session
 
 
 def current_role() -> str | None:
@@ -161,6 +172,8 @@ class CareLoopModelView(_AccessMixin, ModelView):
     export_permission: Perm | str | None = Perm.PATIENT_EXPORT
     can_delete = False
     can_view_details = False
+    #: no per-row buttons (views that allow edit/delete/details turn this back on)
+    column_display_actions = False
     page_size = 50
     simple_list_pager = True
 

@@ -7,7 +7,7 @@ from typing import Any
 from flask import redirect, request, url_for
 from flask_admin import expose
 
-from admin.views.base import CareLoopView, Perm, can, get_runtime
+from admin.views.base import CareLoopView, Perm, can, db_session, get_runtime
 from core.errors import InvalidPhoneNumber
 from core.services.patients import find_by_phone
 
@@ -25,8 +25,7 @@ class LookupView(CareLoopView):
         if raw:
             runtime = get_runtime()
             try:
-                with runtime.session() as session:
-                    matches = find_by_phone(session, raw, runtime.config.default_region)
+                matches = find_by_phone(db_session(), raw, runtime.config.default_region)
             except InvalidPhoneNumber:
                 error = True
             if len(matches) == 1 and can(Perm.PATIENT_RECORD):

@@ -10,6 +10,7 @@ commit).  Every form carries a CSRF token.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,7 +27,15 @@ from admin.forms import (
     MergeForm,
     NewPatientForm,
 )
-from admin.views.base import CareLoopView, Perm, can, current_actor, current_role, get_runtime
+from admin.views.base import (
+    CareLoopView,
+    Perm,
+    can,
+    current_actor,
+    current_role,
+    db_session,
+    get_runtime,
+)
 from core.errors import CareLoopError, PatientNotFound
 from core.i18n import gettext as _
 from core.models import Appointment, Department, Doctor, Patient, Service
@@ -70,6 +79,11 @@ def _appointment_rows(session: Session, patient_id: int) -> list[Any]:
     )
 
 
+#: seconds the booking form's doctors, departments and services are reused per process
+DIRECTORY_TTL = 30.0
+_directory: dict[str, Any] = {"at": float("-inf")}
+
+
 def _choices(session: Session, model: Any, label: Any) -> list[tuple[str, str]]:
     rows = session.execute(
         select(model.id, label).where(model.active.is_(True)).order_by(label).limit(500)
@@ -78,11 +92,32 @@ def _choices(session: Session, model: Any, label: Any) -> list[tuple[str, str]]:
 
 
 def _booking_form(session: Session, formdata: Any = None) -> BookAppointmentForm:
+    """The booking form; the clinic directory behind its drop-downs is cached briefly."""
+    now = time.monotonic()
+    if now - _directory["at"] >= DIRECTORY_TTL:
+        _directory.update(
+            doctors=_choices(session, Doctor, Doctor.display_name),
+            departments=_choices(session, Department, Department.name),
+            services=_choices(session, Service, Service.name),
+            at=now,
+        )
     form = BookAppointmentForm(formdata)
-    form.doctor_id.choices = _choices(session, Doctor, Doctor.display_name)
-    form.department_id.choices = _choices(session, Department, Department.name)
-    form.service_id.choices = _choices(session, Service, Service.name)
+    form.doctor_id.choices = _directory["doctors"]
+    form.department_id.choices = _directory["departments"]
+    form.service_id.choices = _directory["services"]
     return form
+
+
+def _current(history: list[Any]) -> list[consent.ConsentState]:
+    """The latest event per (channel, purpose) from a newest-first history."""
+    latest: dict[tuple[str, str], consent.ConsentState] = {}
+    for event in history:
+        key = (event.channel, event.purpose)
+        if key not in latest:
+            latest[key] = consent.ConsentState(
+                event.channel, event.purpose, event.status, event.method, event.occurred_at
+            )
+    return [latest[key] for key in sorted(latest)]
 
 
 def _panels(session: Session, patient_id: int) -> list[PatientPanel]:
@@ -119,40 +154,38 @@ class PatientRecordView(CareLoopView):
     def record(self, patient_id: int) -> Any:
         runtime = get_runtime()
         before = _parse_before(request.args.get("before"))
-        with runtime.session() as session:
-            try:
-                patient = patients.get_patient(session, patient_id, current_actor())
-            except PatientNotFound:
-                abort(404)
-            if patient.merged_into_id is not None:
-                session.rollback()
-                winner = patients.resolve_merged(session, patient_id)
-                return redirect(url_for(".record", patient_id=winner))
-            session.commit()  # the audit event of this view
-            context = {
-                "patient": patient,
-                "contacts": list(patient.contact_points),
-                "tags": [t.name for t in patient.tags],
-                "conditions": list(patient.conditions) if can(Perm.CLINICAL) else [],
-                "consent_now": sorted(
-                    consent.current_consent(session, patient_id).values(),
-                    key=lambda c: (c.channel, c.purpose),
-                ),
-                "consent_history": consent.consent_history(session, patient_id)[:50],
-                "appointments": _appointment_rows(session, patient_id),
-                "timeline": patient_timeline(
-                    session, runtime.plugins, patient_id, before=before, limit=TIMELINE_PAGE
-                ),
-                "panels": _panels(session, patient_id),
-                "call_form": LogCallForm(),
-                "book_form": _booking_form(session),
-                "feedback_form": FeedbackForm(),
-                "consent_form": ConsentForm(),
-                "merge_form": MergeForm(),
-                "show_bodies": can(Perm.CLINICAL),
-                "before": before,
-            }
-            return self.render("careloop/patient360.html", **context)
+        session = db_session()
+        try:
+            patient = patients.get_patient(session, patient_id, current_actor())
+        except PatientNotFound:
+            abort(404)
+        if patient.merged_into_id is not None:
+            session.rollback()
+            winner = patients.resolve_merged(session, patient_id)
+            return redirect(url_for(".record", patient_id=winner))
+        session.commit()  # the audit event of this view
+        history = consent.consent_history(session, patient_id)
+        context = {
+            "patient": patient,
+            "contacts": list(patient.contact_points),
+            "tags": [t.name for t in patient.tags],
+            "conditions": list(patient.conditions) if can(Perm.CLINICAL) else [],
+            "consent_now": _current(history),
+            "consent_history": history[:50],
+            "appointments": _appointment_rows(session, patient_id),
+            "timeline": patient_timeline(
+                session, runtime.plugins, patient_id, before=before, limit=TIMELINE_PAGE
+            ),
+            "panels": _panels(session, patient_id),
+            "call_form": LogCallForm(),
+            "book_form": _booking_form(session),
+            "feedback_form": FeedbackForm(),
+            "consent_form": ConsentForm(),
+            "merge_form": MergeForm(),
+            "show_bodies": can(Perm.CLINICAL),
+            "before": before,
+        }
+        return self.render("careloop/patient360.html", **context)
 
     # -- actions ------------------------------------------------------------
 
@@ -202,8 +235,7 @@ class PatientRecordView(CareLoopView):
 
     @expose("/<int:patient_id>/appointment", methods=("POST",))
     def book(self, patient_id: int) -> Any:
-        with get_runtime().session() as session:
-            form = _booking_form(session, request.form)
+        form = _booking_form(db_session(), request.form)
         zone = ZoneInfo(get_runtime().config.timezone)
 
         def action(session: Session) -> str:

@@ -10,6 +10,7 @@ and filters written as ``id IN (subquery)`` on indexed columns.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -42,12 +43,17 @@ from core.services.consent import ConsentStatus
 MAX_OPTIONS = 500
 
 
+#: seconds the filters' drop-down options are reused before they are read again
+OPTIONS_TTL = 60.0
+
+
 def _options(statement: Any) -> Callable[[], list[tuple[str, str]]]:
+    """Options read from the database (the list view re-reads them every OPTIONS_TTL)."""
+
     def load() -> list[tuple[str, str]]:
         with get_runtime().session() as session:
-            return [
-                (str(v), str(label)) for v, label in session.execute(statement.limit(MAX_OPTIONS))
-            ]
+            rows = session.execute(statement.limit(MAX_OPTIONS))
+            return [(str(v), str(label)) for v, label in rows]
 
     return load
 
@@ -243,6 +249,7 @@ class PatientListView(CareLoopModelView):
     """Patients (active records), for every role that may see contact data."""
 
     permission = Perm.PATIENT_LIST
+    page_size = 25
     can_create = False
     can_edit = False
     allow_export = True
@@ -297,6 +304,10 @@ class PatientListView(CareLoopModelView):
         "email": _contact(ContactKind.EMAIL.value),
     }
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._options_at = float("-inf")
+        super().__init__(*args, **kwargs)
+
     def get_filters(self) -> list[Any]:
         consent_options = [
             (f"{c.value}/{p.value}", f"{c.value} / {p.value}")
@@ -331,7 +342,9 @@ class PatientListView(CareLoopModelView):
         ]
 
     def _get_filter_groups(self) -> Any:
-        self._refresh_filters_cache()  # options (departments, tags...) change at run time
+        if time.monotonic() - self._options_at >= OPTIONS_TTL:
+            self._refresh_filters_cache()  # options (departments, tags...) change at run time
+            self._options_at = time.monotonic()
         groups = super()._get_filter_groups()
         if groups and not can(Perm.CLINICAL):
             groups.pop(str(lazy_gettext("Condition")), None)
