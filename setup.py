@@ -88,6 +88,7 @@ setup(
             "dramatiq[redis]>=1.17,<3",
             "psycopg[binary]>=3.1,<4",
             "ruff>=0.6",
+            "gunicorn>=22,<24",
         ],
     },
     entry_points={"console_scripts": ["careloop=core.cli:main"]},
