@@ -6,10 +6,12 @@
 1. one transaction reads the queued rows, their patients and every policy
    fact (one query for all), decides and renders; suppressed, deferred and
    unrenderable rows are recorded there;
-2. per message, right before its provider call, a single autocommitted
-   conditional ``UPDATE`` claims it (``queued`` -> ``sending``) with its
-   rendered text: exactly one message per worker thread is ever in flight,
-   so a crash leaves at most that one in ``sending`` (the sweeper's case);
+2. the rows are claimed (``queued`` -> ``sending``, with their rendered text):
+   for a channel whose provider deduplicates on our key, the whole batch in
+   one transaction (after a crash the sweeper re-queues them and the provider
+   refuses any copy); otherwise each message right before its provider call,
+   with a single autocommitted conditional ``UPDATE``, so at most the one
+   message in flight can need reconciliation after a crash;
 3. provider answers are recorded in bulk every :data:`RECORD_EVERY` messages
    (or :data:`RECORD_SECONDS`); a crash before that leaves those rows in
    ``sending``, which the sweeper treats like any interrupted send (re-queued
@@ -114,6 +116,42 @@ def _claim(autocommit: Connection, plan: sender.Plan) -> bool:
     return done.rowcount == 1
 
 
+def _claim_many(session: Session, plans: list[sender.Plan]) -> list[sender.Plan]:
+    """Claim every plan in one transaction; returns the plans this worker won."""
+    if not plans:
+        return []
+    now = utcnow()
+    table = OutboundMessage.__table__
+    names = sorted(plans[0].values)
+    with session.begin():
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("mid"), table.c.status == MessageStatus.QUEUED)
+            .values(
+                status=MessageStatus.SENDING.value,
+                attempts=table.c.attempts + 1,
+                sending_at=now,
+                updated_at=now,
+                **{name: bindparam(f"v_{name}") for name in names},
+            ),
+            [
+                {"mid": plan.outgoing.message_id}
+                | {f"v_{name}": plan.values[name] for name in names}
+                for plan in plans
+            ],
+        )
+        won = set(
+            session.scalars(
+                select(OutboundMessage.id).where(
+                    OutboundMessage.id.in_([plan.outgoing.message_id for plan in plans]),
+                    OutboundMessage.status == MessageStatus.SENDING,
+                    OutboundMessage.sending_at == now,
+                )
+            )
+        )
+    return [plan for plan in plans if plan.outgoing.message_id in won]
+
+
 def _record(runtime: CareLoop, session: Session, sent: list[_Sent]) -> dict[int, str]:
     """Write provider answers: successes in one executemany, the rest one by one."""
     statuses: dict[int, str] = {}
@@ -207,11 +245,21 @@ def process_batch(runtime: CareLoop, ids: Sequence[int]) -> dict[int, str]:
             with session.begin():
                 plans = _plan_batch(runtime, session, ids)
             sender._flush_requeues(session)
+            # a provider that refuses duplicates makes a crash mid-batch harmless: claim the
+            # batch at once; otherwise claim each message right before its call
+            claimed = {
+                plan.outgoing.message_id
+                for plan in _claim_many(
+                    session, [p for p in plans if p.channel.provider_deduplicates]
+                )
+            }
             statuses: dict[int, str] = {}
             pending: list[_Sent] = []
             last_record = time.monotonic()
             for plan in plans:
-                if not _claim(autocommit, plan):
+                if plan.outgoing.message_id not in claimed and (
+                    plan.channel.provider_deduplicates or not _claim(autocommit, plan)
+                ):
                     continue
                 result: SendResult | None = None
                 error: BaseException | None = None

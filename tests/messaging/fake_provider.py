@@ -73,6 +73,7 @@ class FakeProvider:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else headers and body wait on delayed ACKs
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
