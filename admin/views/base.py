@@ -31,7 +31,7 @@ from flask_login import current_user
 from sqlalchemy.orm import Session
 
 from admin.roles import Perm, allowed
-from core.audit import Actor
+from core.audit import Actor, record
 from core.runtime import CareLoop
 
 __all__ = [
@@ -184,8 +184,17 @@ class CareLoopModelView(_AccessMixin, ModelView):
 
     @expose("/export/<export_type>/")
     def export(self, export_type: str) -> Any:
+        """Export (for allowed roles only), leaving an audit event of who took what."""
         if not self.can_export:
             abort(403)
+        with get_runtime().transaction() as session:
+            record(
+                session,
+                current_actor(),
+                "export",
+                self.model.__tablename__,
+                details={"format": export_type, "filters": len(request.args)},
+            )
         return super().export(export_type)
 
     def _export_data(self) -> Any:

@@ -166,9 +166,16 @@ def test_export_neutralises_formulas(client, login_as, runtime):
                 ),
                 Actor.system("test"),
             )
-    login_as("admin")
+    user_id = login_as("admin")
     response = client.get("/admin/patients/export/csv/")
     assert response.status_code == 200
+    with runtime.session() as session:
+        from sqlalchemy import select
+
+        from core.models import AuditEvent
+
+        exports = session.scalars(select(AuditEvent).where(AuditEvent.action == "export")).all()
+    assert [(e.staff_user_id, e.entity_type) for e in exports] == [(user_id, "patients")]
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert len(rows) == len(evil)
     for row in rows:
