@@ -121,6 +121,9 @@ def _build_admin(app: Flask, db: Any) -> Admin:
         admin.add_view(UserListView(StaffUser, db, name=gettext("Staff"), endpoint="users"))
         admin.add_view(PluginsView(name=gettext("Plugins"), endpoint="plugins", url="plugins"))
         admin.add_view(AuditView(AuditEvent, db, name=gettext("Audit trail"), endpoint="audit"))
+        from admin.views import messaging
+
+        messaging.register(admin, db)
     return admin
 
 

@@ -287,6 +287,12 @@ def reason_label(reason: str | None) -> str:
     label = REASONS.get(code)
     if label is None:
         return reason
+    if code == "no_channel" and detail:
+        parts = []
+        for item in detail.split(","):
+            channel, _, why = item.partition("=")
+            parts.append(f"{channel}: {REASONS[why]}" if why in REASONS else item)
+        detail = "; ".join(parts)
     return f"{label} ({detail})" if detail else str(label)
 
 

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Base, BigIntPK, JSONDocument, utcnow
+
+if TYPE_CHECKING:
+    from core.models.patient import Patient
 
 
 class MessageStatus(StrEnum):
@@ -123,6 +126,9 @@ class OutboundMessage(Base):
     suppressed_at: Mapped[dt.datetime | None]
     bounced_at: Mapped[dt.datetime | None]
     cancelled_at: Mapped[dt.datetime | None]
+
+    #: for display (the outbox view joins it); services work with ``patient_id``
+    patient: Mapped[Patient] = relationship(lazy="select", viewonly=True)
 
     @property
     def channels(self) -> list[str]:

@@ -158,7 +158,7 @@ def test_unavailable_channel():
 
 def test_reason_labels_are_readable():
     assert "opted out" in policy.reason_label("opted_out")
-    assert policy.reason_label("no_channel:sms=opted_out").endswith("(sms=opted_out)")
+    assert policy.reason_label("no_channel:sms=opted_out").endswith("(sms: the patient opted out)")
     assert policy.reason_label("something_else") == "something_else"
     assert policy.reason_label(None) == ""
 
