@@ -8,6 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from core import exporter
 from core.cli.base import CliState
 from core.cli.patients import patients_group
 from core.exporter import export_csv, neutralise
@@ -146,3 +147,24 @@ def test_cli_export_writes_file_and_audit_event(runtime, actor, tmp_path):
     with runtime.session() as s:
         event = s.scalars(select(AuditEvent).where(AuditEvent.action == "export")).one()
     assert event.details == {"file": "cli.csv", "count": 1, "include_merged": False}
+
+
+def test_export_streams_in_batches(runtime, actor, tmp_path, monkeypatch):
+    monkeypatch.setattr(exporter, "BATCH", 2)
+    with runtime.transaction() as s:
+        for i in range(5):
+            create_patient(
+                s,
+                PatientInput(given_name=f"P{i}", phones=[f"0812 3456 780{i}"], tags=[f"t{i}"]),
+                actor,
+            )
+    batches: list[int] = []
+    path = tmp_path / "out.csv"
+    with runtime.session() as s:
+        assert export_csv(s, path, actor, on_progress=batches.append) == 5
+        s.commit()
+    assert batches == [2, 2, 1]
+    rows = read(path)
+    assert [(r["given_name"], r["phone"], r["tags"]) for r in rows] == [
+        (f"P{i}", f"'+628123456780{i}", f"t{i}") for i in range(5)
+    ]

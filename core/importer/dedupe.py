@@ -11,7 +11,7 @@ database.  Nothing here is ever deleted: a duplicate *adds* to its target
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, select
@@ -58,12 +58,15 @@ def fold(target: ParsedRow, row: ParsedRow) -> None:
 
 
 def plan_chunk(
-    session: Session, rows: list[ParsedRow], seen_new: set[int], keys: KeyFilter | None = None
+    session: Session,
+    rows: list[ParsedRow],
+    seen_new: Container[int],
+    keys: KeyFilter | None = None,
 ) -> ChunkPlan:
     """Group *rows* into new patients and updates of existing ones.
 
-    *seen_new* holds ids of patients this import created in earlier chunks, so a
-    later duplicate of them counts as an in-file duplicate.  With *keys* (the
+    *seen_new* holds ids of patients this import created in earlier chunks (their
+    id range), so a later duplicate of them counts as an in-file duplicate.  With *keys* (the
     keys the database may hold, see :mod:`core.importer.keyfilter`) only keys
     it may hold are looked up; the chunk's keys are added to it.
     """

@@ -33,7 +33,7 @@ from core.importer.write import ChunkWriter
 if TYPE_CHECKING:
     from core.runtime import CareLoop
 
-DEFAULT_CHUNK_SIZE = 5000
+DEFAULT_CHUNK_SIZE = 10_000
 Record = tuple[int, list[str] | None, str]
 
 
@@ -88,7 +88,6 @@ def import_csv(
     writer = ChunkWriter(runtime.db.dialect)
     with runtime.session() as session:
         keys = database_keys(session, 3 * info.approx_records)
-    created: set[int] = set()
     workers = _worker_count(runtime, options.workers)
     if info.approx_records < 2 * options.chunk_size:
         workers = 1
@@ -98,7 +97,7 @@ def import_csv(
         for chunk in _parsed_chunks(path, header, (region, render), options, workers):
             rows = _take_rejects(chunk, rejects, report, options)
             if rows:
-                _write_chunk(runtime, writer, (rows, keys), created, report, actor)
+                _write_chunk(runtime, writer, (rows, keys), report, actor)
             if options.on_progress:
                 options.on_progress(len(chunk))
     finally:
@@ -135,18 +134,17 @@ def _write_chunk(
     runtime: CareLoop,
     writer: ChunkWriter,
     chunk: tuple[list[ParsedRow], KeyFilter],
-    created: set[int],
     report: ImportReport,
     actor: Actor,
 ) -> None:
     rows, keys = chunk
+    created = range(report.first_id or 0, (report.last_id or -1) + 1)
     with runtime.transaction() as session:
         plan = plan_chunk(session, rows, created, keys)
         new_ids = writer.write(session, plan, utcnow())
         touched = [*new_ids, *plan.updates]
         if touched:
             events.emit(session, "careloop_on_patients_imported", patient_ids=touched, actor=actor)
-    created.update(new_ids)
     report.created += len(new_ids)
     report.updated += plan.updated_rows
     report.in_file_duplicates += plan.in_file_duplicates

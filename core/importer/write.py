@@ -220,11 +220,23 @@ class ChunkWriter:
         tag_links = {(pid, tag_ids[t]) for pid, row in pairs for t in row.tags}
         cond_ids = self.condition_ids(session, (c for _pid, row in pairs for c in row.conditions))
         cond_links = {(pid, cond_ids[code]) for pid, row in pairs for code, _l in row.conditions}
-        if fresh:
-            self._insert(session, "patient_tags", ("patient_id", "tag_id"), sorted(tag_links))
-            self._insert(
-                session, "patient_conditions", ("patient_id", "condition_id"), sorted(cond_links)
+        if fresh and self.postgres:
+            postgres.copy_text(
+                session,
+                "patient_tags",
+                ("patient_id", "tag_id"),
+                [f"{p}\t{t}\n" for p, t in tag_links],
             )
+            postgres.copy_text(
+                session,
+                "patient_conditions",
+                ("patient_id", "condition_id"),
+                [f"{p}\t{c}\n" for p, c in cond_links],
+            )
+            return
+        if fresh:
+            self._insert(session, "patient_tags", ("patient_id", "tag_id"), tag_links)
+            self._insert(session, "patient_conditions", ("patient_id", "condition_id"), cond_links)
             return
         self._insert_ignore(
             session, patient_tags, [{"patient_id": p, "tag_id": t} for p, t in tag_links]
