@@ -19,7 +19,7 @@ from plugins.email.channel import MESSAGE_ID_ARG
 from plugins.webhooks.inbound import ALL_PURPOSES, withdraw_consent
 from plugins.webhooks.models import WebhookEvent
 from plugins.webhooks.outbox import record_status
-from plugins.webhooks.services import IncomingEvent, digest_key
+from plugins.webhooks.services import IncomingEvent, digest_key, register_handler
 
 PROVIDER = "sendgrid"
 CHANNEL = "email"
@@ -164,3 +164,6 @@ def unsubscribe_message(session: Session, message_id: int, actor: Actor) -> bool
         evidence=f"unsubscribe link of message {message_id}",
     )
     return True
+
+
+register_handler(PROVIDER, "email", handle_event)

@@ -16,7 +16,7 @@ from core.models.outbox import OutboundMessage
 from plugins.webhooks import inbound, optout
 from plugins.webhooks.models import WebhookEvent
 from plugins.webhooks.outbox import record_status
-from plugins.webhooks.services import IncomingEvent
+from plugins.webhooks.services import IncomingEvent, register_handler
 
 PROVIDER = "smsapi"
 CHANNEL = "sms"
@@ -148,3 +148,6 @@ def handle_inbound(session: Session, sms: dict[str, str]) -> str:
         inbound.confirm_optout(session, result, CHANNEL, reply.phone)
         return "opted out"
     return "lead created" if result.created_lead else "logged"
+
+
+register_handler(PROVIDER, "sms", handle_event)

@@ -13,6 +13,7 @@ The channel plugins declare ``depends=("webhooks",)``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from core import Manifest, hookimpl
 
@@ -34,3 +35,10 @@ def careloop_register_models() -> list[type]:
     from plugins.webhooks.models import WebhookEvent
 
     return [WebhookEvent]
+
+
+@hookimpl
+def careloop_register_cli_commands() -> list[Any]:
+    from plugins.webhooks.cli import webhooks
+
+    return [webhooks]

@@ -28,6 +28,15 @@ from plugins.webhooks.models import WebhookEvent
 Handler = Callable[[Session, WebhookEvent], str | None]
 
 
+#: provider -> (owning plugin, handler); filled by each channel plugin's services module
+HANDLERS: dict[str, tuple[str, Handler]] = {}
+
+
+def register_handler(provider: str, plugin: str, handler: Handler) -> None:
+    """Declare how *plugin* processes *provider*'s stored events (for re-processing)."""
+    HANDLERS[provider] = (plugin, handler)
+
+
 @dataclass(frozen=True)
 class IncomingEvent:
     """One event parsed out of a webhook request, not yet stored."""
@@ -106,6 +115,20 @@ def run_events(runtime: CareLoop, event_ids: Iterable[int], handler: Handler) ->
             process_event(session, event_id, handler)
         for outbound_id in take_pending(session):
             send_optout_confirmation.send(outbound_id)
+
+
+def reprocess_pending(runtime: CareLoop, *, older_than: dt.timedelta) -> dict[str, int]:
+    """Process events the queue lost (stored, never processed) for enabled plugins."""
+    done: dict[str, int] = {}
+    runtime.plugins.refresh(force=True)
+    for provider, (plugin, handler) in sorted(HANDLERS.items()):
+        if plugin not in runtime.plugins.enabled:
+            continue
+        with runtime.session() as session:
+            ids = pending_event_ids(session, provider, older_than=older_than)
+        run_events(runtime, ids, handler)
+        done[provider] = len(ids)
+    return done
 
 
 def pending_event_ids(

@@ -18,7 +18,7 @@ from core.services import consent, patients
 from plugins.webhooks import inbound, optout
 from plugins.webhooks.models import WebhookEvent
 from plugins.webhooks.outbox import record_status
-from plugins.webhooks.services import IncomingEvent, digest_key
+from plugins.webhooks.services import IncomingEvent, digest_key, register_handler
 from plugins.webhooks.web import same_secret
 
 PROVIDER = "whatsapp"
@@ -171,3 +171,6 @@ def handle_preference(session: Session, preference: dict[str, Any]) -> str:
             evidence=f"WhatsApp marketing preference: stop at {preference.get('timestamp')}",
         )
     return f"marketing withdrawn for {len(matches)}"
+
+
+register_handler(PROVIDER, "whatsapp", handle_event)

@@ -51,6 +51,7 @@ def email_runtime(runtime: CareLoop, signer: Signer, fake_sendgrid: Any) -> Care
         public_url="https://crm.example.org",
         channel_timeout=1.0,
         channel_mode="live",
+        quiet_hours="off",
     )
     return runtime
 

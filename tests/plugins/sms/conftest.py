@@ -22,6 +22,7 @@ def sms_runtime(runtime: CareLoop, fake_smsapi: Any) -> CareLoop:  # noqa: F811
         public_url="https://crm.example.org",
         channel_timeout=1.0,
         channel_mode="live",
+        quiet_hours="off",
     )
     return runtime
 

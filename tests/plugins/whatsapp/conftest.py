@@ -28,6 +28,7 @@ def wa_runtime(runtime: CareLoop, fake_whatsapp: Any) -> CareLoop:  # noqa: F811
         whatsapp_token="test-wa-token",
         whatsapp_phone_number_id="1122334455667",
         channel_mode="live",
+        quiet_hours="off",
     )
     return runtime
 

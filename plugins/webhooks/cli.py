@@ -1,0 +1,32 @@
+"""``careloop webhooks ...``: look after the stored provider events."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+
+from core.cli.base import CliState, pass_state
+
+
+@click.group()
+def webhooks() -> None:
+    """Provider webhook events (WhatsApp, SendGrid, SMSAPI)."""
+
+
+@webhooks.command("reprocess")
+@click.option(
+    "--older-than",
+    default=300,
+    show_default=True,
+    help="Only events stored at least this many seconds ago.",
+)
+@pass_state
+def reprocess(state: CliState, older_than: int) -> None:
+    """Process stored events that were never processed (lost by a broker outage)."""
+    # channel plugins register their handlers when the runtime imports their actors
+    from plugins.webhooks.services import reprocess_pending
+
+    done = reprocess_pending(state.runtime, older_than=dt.timedelta(seconds=older_than))
+    for provider, count in done.items():
+        click.echo(f"{provider}: {count} event(s) processed")

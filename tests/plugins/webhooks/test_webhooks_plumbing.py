@@ -1,0 +1,131 @@
+"""The raw event log, opt-out keywords, lost-queue recovery and plugin switches."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from core.audit import Actor
+from core.models import Interaction
+from plugins.webhooks import optout
+from plugins.webhooks.models import WebhookEvent
+from plugins.webhooks.services import IncomingEvent, process_event, record_events
+from tests.fakes.webapp import web_app
+
+SECRET = "cb-secret"
+
+
+def test_record_events_stores_each_key_once_and_returns_only_new_ids(session):
+    first = record_events(
+        session,
+        "smsapi",
+        [IncomingEvent("a", "report", {"n": 1}), IncomingEvent("a", "report", {"n": 2})],
+    )
+    again = record_events(
+        session, "smsapi", [IncomingEvent("a", "report", {}), IncomingEvent("b", "report", {})]
+    )
+    other_provider = record_events(session, "whatsapp", [IncomingEvent("a", "message", {})])
+    session.commit()
+    assert len(first) == 1 and len(again) == 1 and len(other_provider) == 1
+    stored = session.scalars(select(WebhookEvent).order_by(WebhookEvent.id)).all()
+    assert [(e.provider, e.event_key) for e in stored] == [
+        ("smsapi", "a"),
+        ("smsapi", "b"),
+        ("whatsapp", "a"),
+    ]
+    assert stored[0].payload == {"n": 1}  # the first delivery is what was kept
+
+
+def test_process_event_runs_the_handler_once(session):
+    [event_id] = record_events(session, "smsapi", [IncomingEvent("x", "report", {})])
+    session.commit()
+    calls: list[int] = []
+
+    def handler(_session, event):
+        calls.append(event.id)
+        return "done"
+
+    assert process_event(session, event_id, handler) == "done"
+    session.commit()
+    assert process_event(session, event_id, handler) is None
+    assert calls == [event_id]
+
+
+def test_a_failing_handler_leaves_the_event_pending(session):
+    [event_id] = record_events(session, "smsapi", [IncomingEvent("y", "report", {})])
+    session.commit()
+
+    def broken(_session, _event):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        process_event(session, event_id, broken)
+    session.rollback()
+    assert session.get(WebhookEvent, event_id).processed_at is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["STOP", "stop", " Stop! ", "BERHENTI", "berhenti.", "退订", "СТОП", "стоп", "수신거부"],
+)
+def test_opt_out_keywords_match_whole_replies_in_many_languages(text):
+    assert optout.is_optout(text, optout.keyword_set())
+
+
+@pytest.mark.parametrize("text", ["", None, "don't stop", "stopwatch", "Ya", "STOP sending me"])
+def test_ordinary_replies_are_not_opt_outs(text):
+    assert not optout.is_optout(text, optout.keyword_set())
+
+
+def test_operator_keywords_extend_the_defaults():
+    keywords = optout.keyword_set(["KELUAR"])
+    assert optout.is_optout("keluar", keywords) and optout.is_optout("STOP", keywords)
+
+
+def _sms_runtime(runtime):
+    runtime.config = runtime.config.with_overrides(smsapi_callback_secret=SECRET)
+    return runtime
+
+
+def test_events_stored_while_the_broker_is_down_are_processed_later(runtime, session, monkeypatch):
+    from plugins.sms import actors
+    from plugins.webhooks.services import reprocess_pending
+
+    client = web_app(_sms_runtime(runtime)).test_client()
+
+    def broker_down(*_args, **_kwargs):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(actors.process_events, "send", broker_down)
+    mo = {"MsgId": "MO-LOST", "sms_from": "6281234567890", "sms_text": "Halo"}
+    assert client.post(f"/webhooks/smsapi/{SECRET}", data=mo).data == b"OK"
+    assert session.scalar(select(func.count()).select_from(WebhookEvent)) == 1
+    assert session.scalar(select(func.count()).select_from(Interaction)) == 0
+    assert reprocess_pending(runtime, older_than=dt.timedelta(0))["smsapi"] == 1
+    assert reprocess_pending(runtime, older_than=dt.timedelta(0))["smsapi"] == 0
+    assert session.scalar(select(func.count()).select_from(Interaction)) == 1
+
+
+def test_the_reprocess_command_is_offered_to_the_cli(runtime):
+    from plugins.webhooks.cli import webhooks
+
+    result = CliRunner().invoke(webhooks, ["reprocess", "--help"])
+    assert result.exit_code == 0 and "--older-than" in result.output
+
+
+@pytest.mark.parametrize(
+    ("plugin", "method", "url"),
+    [
+        ("sms", "get", f"/webhooks/smsapi/{SECRET}?MsgId=1&status=404"),
+        ("whatsapp", "get", "/webhooks/whatsapp?hub.mode=subscribe"),
+        ("email", "post", "/webhooks/sendgrid"),
+    ],
+)
+def test_a_disabled_channel_plugin_stops_answering(runtime, plugin, method, url):
+    client = web_app(_sms_runtime(runtime)).test_client()
+    assert getattr(client, method)(url).status_code != 404
+    runtime.plugins.disable(plugin, Actor.system("test"))
+    assert getattr(client, method)(url).status_code == 404
