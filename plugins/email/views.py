@@ -7,6 +7,7 @@ import json
 from flask import Blueprint, Response, render_template, request
 
 from core.audit import Actor
+from core.i18n import current_locale
 from core.i18n import gettext as _
 from plugins.email.services import (
     PROVIDER,
@@ -46,42 +47,28 @@ def events() -> Response:
     return Response("OK", 200, mimetype="text/plain")
 
 
+def _page(title: str, text: str, status: int, confirm: str | None = None) -> tuple[str, int]:
+    page = render_template(
+        "email/unsubscribe.html", title=title, text=text, confirm=confirm, lang=current_locale()
+    )
+    return page, status
+
+
 @blueprint.route("/unsubscribe/<token>", methods=["GET", "POST"])
 def unsubscribe(token: str) -> tuple[str, int]:
     """GET asks to confirm; POST (the button, or a mail client's one-click) unsubscribes."""
     runtime = current_runtime()
     message_id = read_token(runtime.config, token)
     if message_id is None:
-        page = render_template(
-            "email/unsubscribe.html",
-            title=_("Link not valid"),
-            text=_("This unsubscribe link is not valid. Please use the link from your e-mail."),
-            confirm=None,
-        )
-        return page, 404
+        text = _("This unsubscribe link is not valid. Please use the link from your e-mail.")
+        return _page(_("Link not valid"), text, 404)
     if request.method == "GET":
-        page = render_template(
-            "email/unsubscribe.html",
-            title=_("Unsubscribe"),
-            text=_("Do you want to stop receiving marketing e-mails from us?"),
-            confirm=_("Unsubscribe"),
-        )
-        return page, 200
+        text = _("Do you want to stop receiving marketing e-mails from us?")
+        return _page(_("Unsubscribe"), text, 200, confirm=_("Unsubscribe"))
     actor = Actor(label="public:unsubscribe", ip_address=request.remote_addr)
     with runtime.transaction() as session:
         found = unsubscribe_message(session, message_id, actor)
     if not found:
-        page = render_template(
-            "email/unsubscribe.html",
-            title=_("Link not valid"),
-            text=_("We could not find this message any more."),
-            confirm=None,
-        )
-        return page, 404
-    page = render_template(
-        "email/unsubscribe.html",
-        title=_("You are unsubscribed"),
-        text=_("You will receive no more marketing e-mails from us."),
-        confirm=None,
-    )
-    return page, 200
+        return _page(_("Link not valid"), _("We could not find this message any more."), 404)
+    text = _("You will receive no more marketing e-mails from us.")
+    return _page(_("You are unsubscribed"), text, 200)

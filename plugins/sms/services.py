@@ -10,10 +10,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from core.audit import Actor
-from core.config import config_of
 from core.errors import InvalidPhoneNumber
 from core.models.outbox import OutboundMessage
-from plugins.webhooks import inbound, optout
+from plugins.webhooks import inbound
 from plugins.webhooks.models import WebhookEvent
 from plugins.webhooks.outbox import record_status
 from plugins.webhooks.services import IncomingEvent, register_handler
@@ -130,7 +129,6 @@ def handle_report(session: Session, report: dict[str, str]) -> str:
 
 def handle_inbound(session: Session, sms: dict[str, str]) -> str:
     """An inbound SMS is logged as an interaction; an opt-out keyword withdraws SMS consent."""
-    config = config_of(session)
     text = sms.get("sms_text") or ""
     reply = inbound.InboundMessage(
         channel=CHANNEL,
@@ -139,9 +137,8 @@ def handle_inbound(session: Session, sms: dict[str, str]) -> str:
         provider_ref=sms.get("MsgId", ""),
         received_at=_timestamp(sms.get("sms_date")) or dt.datetime.now(dt.UTC),
     )
-    keywords = optout.keyword_set(config.sms_optout_keywords)
     try:
-        result = inbound.receive(session, reply, ACTOR, optout=optout.is_optout(text, keywords))
+        result = inbound.receive(session, reply, ACTOR)
     except InvalidPhoneNumber:
         return "ignored: unparsable sender number"
     if result.opted_out:

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from core import keywords
 from core.audit import Actor
+from core.config import config_of
 from core.identity import normalize_phone
 from core.models.enums import ConsentMethod, ConsentPurpose, ConsentStatus, ContactKind
 from core.services import consent, interactions, patients
@@ -36,6 +38,8 @@ class InboundResult:
     created_lead: bool
     #: consent was withdrawn by this reply: one confirmation is due
     opted_out: bool
+    #: consent withdrawn by an earlier keyword reply was granted again
+    opted_in: bool = False
 
 
 def provider_phone(raw: str) -> str:
@@ -114,13 +118,50 @@ def withdraw_channel(session: Session, patient_ids: list[int], channel: str, act
     )
 
 
-def receive(
-    session: Session, message: InboundMessage, actor: Actor, *, optout: bool
-) -> InboundResult:
-    """Log the reply on the sender's record (the oldest match) and honour an opt-out.
+def regrant_channel(session: Session, patient_ids: list[int], channel: str, actor: Actor) -> bool:
+    """An opt-in reply (START): grant again what an earlier keyword reply withdrew.
 
-    *optout* says whether the text is an opt-out keyword; then the channel's
-    consent is withdrawn for **every** patient sharing that number.
+    Only withdrawals made by a reply keyword are undone; a bounce, a complaint
+    or a withdrawal recorded by staff stays.
+    """
+    changed = False
+    for patient_id in patient_ids:
+        for (ch, purpose), state in consent.current_consent(session, patient_id).items():
+            if (
+                ch == channel
+                and state.status == ConsentStatus.WITHDRAWN
+                and state.method == ConsentMethod.REPLY_KEYWORD
+            ):
+                consent.grant(
+                    session,
+                    patient_id,
+                    channel,
+                    purpose,
+                    actor,
+                    method=ConsentMethod.REPLY_KEYWORD.value,
+                    evidence="opt-in keyword reply",
+                )
+                changed = True
+    return changed
+
+
+def reply_intent(session: Session, text: str | None) -> str | None:
+    """``opt_out``, ``opt_in`` or ``None`` for a reply, using core's keyword table
+    (``core.keywords``: per-language words, ``CARELOOP_KEYWORDS_FILE`` and
+    ``CARELOOP_SMS_OPTOUT_KEYWORDS``)."""
+    if not text:
+        return None
+    found = keywords.keywords_for(config_of(session)).match(text)
+    if found is None or found.intent not in (keywords.OPT_OUT, keywords.OPT_IN):
+        return None
+    return found.intent
+
+
+def receive(session: Session, message: InboundMessage, actor: Actor) -> InboundResult:
+    """Log the reply on the sender's record (the oldest match) and honour opt-out/opt-in.
+
+    An opt-out keyword withdraws the channel's consent for **every** patient
+    sharing that number; an opt-in keyword undoes an earlier keyword opt-out.
     """
     patient_ids, created = resolve_sender(session, message, actor)
     interaction = interactions.log_interaction(
@@ -135,8 +176,14 @@ def receive(
         provider_ref=message.provider_ref[:200],
         lead_source=message.lead_source,
     )
-    opted_out = optout and withdraw_channel(session, patient_ids, message.channel, actor)
-    return InboundResult(tuple(patient_ids), interaction.id, created, opted_out)
+    intent = reply_intent(session, message.text)
+    opted_out = intent == keywords.OPT_OUT and withdraw_channel(
+        session, patient_ids, message.channel, actor
+    )
+    opted_in = intent == keywords.OPT_IN and regrant_channel(
+        session, patient_ids, message.channel, actor
+    )
+    return InboundResult(tuple(patient_ids), interaction.id, created, opted_out, opted_in)
 
 
 def confirm_optout(session: Session, result: InboundResult, channel: str, phone: str) -> None:

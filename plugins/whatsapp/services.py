@@ -10,12 +10,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core.audit import Actor
-from core.config import config_of
 from core.errors import InvalidPhoneNumber
 from core.identity import normalize_phone
 from core.models.enums import ConsentMethod
 from core.services import consent, patients
-from plugins.webhooks import inbound, optout
+from plugins.webhooks import inbound
 from plugins.webhooks.models import WebhookEvent
 from plugins.webhooks.outbox import record_status
 from plugins.webhooks.services import IncomingEvent, digest_key, register_handler
@@ -128,7 +127,6 @@ def handle_message(
     """An inbound message becomes an interaction; an opt-out keyword withdraws consent."""
     if message.get("type") == "system" or not message.get("from"):
         return "ignored: system message"
-    config = config_of(session)
     text = message_text(message)
     reply = inbound.InboundMessage(
         channel=PROVIDER,
@@ -139,9 +137,8 @@ def handle_message(
         contact_name=((contact or {}).get("profile") or {}).get("name"),
         lead_source=lead_source_of(message),
     )
-    keywords = optout.keyword_set(config.sms_optout_keywords)
     try:
-        result = inbound.receive(session, reply, ACTOR, optout=optout.is_optout(text, keywords))
+        result = inbound.receive(session, reply, ACTOR)
     except InvalidPhoneNumber:
         return "ignored: unparsable sender number"
     if result.opted_out:

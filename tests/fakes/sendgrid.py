@@ -28,6 +28,9 @@ class FakeSendGrid(FakeProvider):
         self.invalid_addresses: set[str] = set()
         self._ids = itertools.count(1)
 
+    def reset_state(self) -> None:
+        self.invalid_addresses.clear()
+
     def error_body(self, status: int, message: str) -> Any:
         return sendgrid_error(status, message).body
 

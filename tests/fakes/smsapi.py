@@ -37,6 +37,7 @@ class FakeSmsApi(FakeProvider):
 
     def reset_state(self) -> None:
         self.seen_idx.clear()
+        self.invalid_numbers.clear()
 
     def error_body(self, status: int, message: str) -> Any:
         return {"error": 201 if status >= 500 else 8, "message": message}

@@ -51,6 +51,9 @@ class FakeWhatsApp(FakeProvider):
         self.invalid_numbers: set[str] = set()
         self._ids = itertools.count(1)
 
+    def reset_state(self) -> None:
+        self.invalid_numbers.clear()
+
     def error_body(self, status: int, message: str) -> Any:
         code = 130429 if status == 429 else 131000 if status >= 500 else 100
         return graph_error(code, message, status).body

@@ -174,3 +174,20 @@ def test_replayed_inbound_sms_is_logged_once(client, session, actor, run_jobs):
         client.post(URL, data=mo("Terima kasih", "MO3"))
     run_jobs()
     assert count(session, Interaction) == 1
+
+
+def test_start_undoes_a_keyword_opt_out_but_not_a_staff_withdrawal(
+    client, session, actor, run_jobs
+):
+    row = sent_sms(session, actor, provider_id="X4")
+    consent.grant(session, row.patient_id, "sms", "care", actor)
+    consent.withdraw(session, row.patient_id, "sms", "marketing", actor)  # by staff
+    session.commit()
+    client.post(URL, data=mo("STOP", "MO-4a"))
+    run_jobs()
+    assert not consent.has_consent(session, row.patient_id, "sms", "care")
+    client.post(URL, data=mo("START", "MO-4b"))
+    run_jobs()
+    session.expire_all()
+    assert consent.has_consent(session, row.patient_id, "sms", "care")
+    assert not consent.has_consent(session, row.patient_id, "sms", "marketing")

@@ -10,7 +10,6 @@ from sqlalchemy import func, select
 
 from core.audit import Actor
 from core.models import Interaction
-from plugins.webhooks import optout
 from plugins.webhooks.models import WebhookEvent
 from plugins.webhooks.services import IncomingEvent, process_event, record_events
 from tests.fakes.webapp import web_app
@@ -65,24 +64,6 @@ def test_a_failing_handler_leaves_the_event_pending(session):
         process_event(session, event_id, broken)
     session.rollback()
     assert session.get(WebhookEvent, event_id).processed_at is None
-
-
-@pytest.mark.parametrize(
-    "text",
-    ["STOP", "stop", " Stop! ", "BERHENTI", "berhenti.", "退订", "СТОП", "стоп", "수신거부"],
-)
-def test_opt_out_keywords_match_whole_replies_in_many_languages(text):
-    assert optout.is_optout(text, optout.keyword_set())
-
-
-@pytest.mark.parametrize("text", ["", None, "don't stop", "stopwatch", "Ya", "STOP sending me"])
-def test_ordinary_replies_are_not_opt_outs(text):
-    assert not optout.is_optout(text, optout.keyword_set())
-
-
-def test_operator_keywords_extend_the_defaults():
-    keywords = optout.keyword_set(["KELUAR"])
-    assert optout.is_optout("keluar", keywords) and optout.is_optout("STOP", keywords)
 
 
 def _sms_runtime(runtime):
