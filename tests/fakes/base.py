@@ -10,7 +10,14 @@ the next *n* requests (or until :meth:`FakeProvider.heal`):
 * ``rate_limit`` — answer 429 with ``Retry-After``.
 
 Subclasses implement :meth:`FakeProvider.handle` (the happy path and the
-provider's own validation) and :meth:`FakeProvider.error_body`.
+provider's own validation), :meth:`FakeProvider.error_body` and
+:meth:`FakeProvider.our_id` (which of our outbox ids an accepted message carries).
+
+The same controls answer over HTTP under ``/_fake/`` for a fake run in another
+process (``python -m tests.fakes smsapi --port 8081``): ``GET /_fake/accepted``,
+``GET /_fake/counts``, ``POST /_fake/fail?times=3&status=503``,
+``POST /_fake/timeout?times=1&seconds=5&accept=1``, ``POST /_fake/rate_limit?times=2``,
+``POST /_fake/heal``, ``POST /_fake/reset``.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -76,7 +83,11 @@ class FakeProvider:
     #: a name for logs and reports
     name = "fake"
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int = 0, keep_requests: bool = True
+    ) -> None:
+        #: every request, unless ``keep_requests=False`` (long benchmarks)
+        self.keep_requests = keep_requests
         self.requests: list[Request] = []
         self.accepted: list[dict[str, Any]] = []
         self._faults: deque[Fault] = deque()
@@ -167,13 +178,51 @@ class FakeProvider:
         """The provider's error document for an injected failure."""
         return {"error": message}
 
+    def our_id(self, item: dict[str, Any]) -> str | None:
+        """The outbox id an accepted message carries (idx, callback data, custom arg)."""
+        return None
+
+    def counts(self) -> Counter[str]:
+        """How many times each of our ids was accepted (a count above 1 is a duplicate)."""
+        with self._lock:
+            ids = [self.our_id(item) for item in self.accepted]
+        return Counter(i for i in ids if i is not None)
+
     def record_accepted(self, item: dict[str, Any]) -> None:
         with self._lock:
             self.accepted.append(item)
 
+    def _control(self, request: Request) -> Response:
+        """The ``/_fake/...`` endpoints: the same controls for another process."""
+        action = request.path.removeprefix("/_fake/")
+        arg = {k: v[-1] for k, v in request.query.items()}
+        times = int(arg["times"]) if arg.get("times") else None
+        if action == "accepted":
+            with self._lock:
+                return Response(200, list(self.accepted))
+        if action == "counts":
+            return Response(200, dict(self.counts()))
+        if action == "fail":
+            self.fail(times, status=int(arg.get("status", 503)))
+        elif action == "timeout":
+            seconds = float(arg.get("seconds", 2.0))
+            self.timeout(times, seconds=seconds, accept=arg.get("accept") == "1")
+        elif action == "rate_limit":
+            self.rate_limit(times)
+        elif action == "heal":
+            self.heal()
+        elif action == "reset":
+            self.reset()
+        else:
+            return Response(404, {"error": f"unknown control {action}"})
+        return Response(200, {"ok": True})
+
     def _dispatch(self, request: Request) -> Response:
-        with self._lock:
-            self.requests.append(request)
+        if request.path.startswith("/_fake/"):
+            return self._control(request)
+        if self.keep_requests:
+            with self._lock:
+                self.requests.append(request)
         fault = self._next_fault()
         if fault is None:
             return self.handle(request)

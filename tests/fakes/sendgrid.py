@@ -31,6 +31,9 @@ class FakeSendGrid(FakeProvider):
     def reset_state(self) -> None:
         self.invalid_addresses.clear()
 
+    def our_id(self, item: dict[str, Any]) -> str | None:
+        return (item.get("custom_args") or {}).get("careloop_message_id")
+
     def error_body(self, status: int, message: str) -> Any:
         return sendgrid_error(status, message).body
 

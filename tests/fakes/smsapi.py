@@ -39,6 +39,9 @@ class FakeSmsApi(FakeProvider):
         self.seen_idx.clear()
         self.invalid_numbers.clear()
 
+    def our_id(self, item: dict[str, Any]) -> str | None:
+        return item.get("idx") or None
+
     def error_body(self, status: int, message: str) -> Any:
         return {"error": 201 if status >= 500 else 8, "message": message}
 

@@ -54,6 +54,9 @@ class FakeWhatsApp(FakeProvider):
     def reset_state(self) -> None:
         self.invalid_numbers.clear()
 
+    def our_id(self, item: dict[str, Any]) -> str | None:
+        return item.get("biz_opaque_callback_data")
+
     def error_body(self, status: int, message: str) -> Any:
         code = 130429 if status == 429 else 131000 if status >= 500 else 100
         return graph_error(code, message, status).body
