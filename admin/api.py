@@ -135,15 +135,6 @@ def inbound_call() -> Any:
             return jsonify(error="caller is not a phone number"), 400
         patients = []
         for match in matches[:MAX_CANDIDATES]:
-            record(
-                session,
-                actor,
-                "view",
-                "patient",
-                match.id,
-                patient_id=match.id,
-                details={"via": "telephony"},
-            )
             patients.append(
                 {
                     "id": match.id,
@@ -168,6 +159,17 @@ def inbound_call() -> Any:
                 provider_ref=call_id,
                 actor=actor,
             ).id
+        # who was shown to the caller's screen: flushed with the call's own audit event
+        for match in matches[:MAX_CANDIDATES]:
+            record(
+                session,
+                actor,
+                "view",
+                "patient",
+                match.id,
+                patient_id=match.id,
+                details={"via": "telephony"},
+            )
     return jsonify(
         matched=len(matches),
         patients=patients,

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from admin.forms import (
     BookAppointmentForm,
@@ -44,6 +44,12 @@ from core.services import appointments, consent, interactions, patients
 from core.services.timeline import patient_timeline
 
 TIMELINE_PAGE = 25
+_RECORD_OPTIONS = (
+    joinedload(Patient.contact_points),
+    joinedload(Patient.tags),
+    joinedload(Patient.conditions),
+    joinedload(Patient.primary_doctor),
+)
 APPOINTMENTS_SHOWN = 20
 
 
@@ -155,6 +161,9 @@ class PatientRecordView(CareLoopView):
         runtime = get_runtime()
         before = _parse_before(request.args.get("before"))
         session = db_session()
+        # one query for the record and its small collections; keep a reference so the
+        # service's own get() finds it in the (weak) identity map instead of asking again
+        _keep = session.get(Patient, patient_id, options=_RECORD_OPTIONS)
         try:
             patient = patients.get_patient(session, patient_id, current_actor())
         except PatientNotFound:

@@ -18,9 +18,9 @@ from flask import abort, url_for
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from markupsafe import Markup, escape
 from sqlalchemy import ColumnElement, and_, false, func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
-from admin.views.base import CareLoopModelView, Perm, can, get_runtime
+from admin.views.base import CareLoopModelView, Perm, can, db_session, get_runtime
 from core.errors import InvalidEmail
 from core.i18n import lazy_gettext
 from core.identity import looks_like_email, normalize_email, sort_key, try_normalize_phone
@@ -41,6 +41,8 @@ from core.services.consent import ConsentStatus
 
 #: options shown in a filter's drop-down at most
 MAX_OPTIONS = 500
+#: patients one identifier (phone, e-mail, MRN) may match in a search
+MAX_MATCHES = 200
 
 
 #: seconds the filters' drop-down options are reused before they are read again
@@ -183,50 +185,63 @@ def _like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def search_condition(text: str, region: str) -> ColumnElement[bool]:
-    """What the search box means: e-mail, phone in any format, MRN, or name prefixes."""
-    text = text.strip()
-    if not text:
-        return and_()
+def _prefix(column: Any, key: str) -> ColumnElement[bool]:
+    """``column`` starts with *key*: an index range (any collation) plus the exact LIKE."""
+    return and_(
+        column >= key,
+        column < key + "\U0010ffff",
+        column.like(f"{_like(key)}%", escape="\\"),
+    )
+
+
+def _ids_for(session: Session, text: str, region: str) -> list[int] | None:
+    """Patient ids for an e-mail, a phone number or an MRN (indexed lookups), else ``None``."""
     if looks_like_email(text):
         try:
             email = normalize_email(text)
         except InvalidEmail:
-            return false()
-        return Patient.id.in_(
-            select(ContactPoint.patient_id).where(
-                ContactPoint.kind == ContactKind.EMAIL.value, ContactPoint.value == email
-            )
+            return []
+        query = select(ContactPoint.patient_id).where(
+            ContactPoint.kind == ContactKind.EMAIL.value, ContactPoint.value == email
         )
-    conditions: list[ColumnElement[bool]] = [Patient.mrn == text]
+        return list(session.scalars(query.limit(MAX_MATCHES)))
+    ids = list(session.scalars(select(Patient.id).where(Patient.mrn == text).limit(MAX_MATCHES)))
     digits = sum(ch.isdigit() for ch in text)
     if digits >= 5 and not any(ch.isalpha() for ch in text):
         e164 = try_normalize_phone(text, region)
         if e164:
-            conditions.append(
-                Patient.id.in_(
-                    select(ContactPoint.patient_id).where(
-                        ContactPoint.kind.in_(
-                            (ContactKind.PHONE.value, ContactKind.WHATSAPP.value)
-                        ),
-                        ContactPoint.value == e164,
-                    )
-                )
+            query = select(ContactPoint.patient_id).where(
+                ContactPoint.kind.in_((ContactKind.PHONE.value, ContactKind.WHATSAPP.value)),
+                ContactPoint.value == e164,
             )
-        return or_(*conditions)
-    words = [w for w in sort_key("", "", text).split() if w]
-    if words:
-        name_match = and_(
-            *[
-                or_(
-                    Patient.sort_name.like(f"{_like(w)}%", escape="\\"),
-                    Patient.sort_name.like(f"% {_like(w)}%", escape="\\"),
-                )
-                for w in words
-            ]
-        )
-        conditions.append(name_match)
-    return or_(*conditions)
+            ids += session.scalars(query.limit(MAX_MATCHES))
+        return ids
+    return ids or None
+
+
+def search_condition(session: Session, text: str, region: str) -> ColumnElement[bool]:
+    """What the search box means: e-mail, phone in any format, MRN, or a name.
+
+    Identifiers are looked up first on their indexes.  A name matches the start
+    of the sort name (family name first, as the list is sorted), written either
+    way round: ``Sudarsana``, ``Sudarsana Wayan``, ``Wayan Sudarsana``, ``sudar``.
+    Every branch uses an index, so the search costs the same at 1,000,000 patients.
+    """
+    text = text.strip()
+    if not text:
+        return and_()
+    ids = _ids_for(session, text, region)
+    if ids is not None and (ids or looks_like_email(text) or not _has_letters(text)):
+        return Patient.id.in_(ids) if ids else false()
+    words = sort_key("", "", text).split()
+    if not words:
+        return false()
+    variants = {" ".join(words), " ".join([*words[1:], words[0]]), " ".join(reversed(words))}
+    return or_(*[_prefix(Patient.sort_name, key) for key in sorted(variants)])
+
+
+def _has_letters(text: str) -> bool:
+    return any(ch.isalpha() for ch in text)
 
 
 def _name_link(view: Any, context: Any, model: Patient, name: str) -> Markup:
@@ -361,7 +376,7 @@ class PatientListView(CareLoopModelView):
     def _apply_search(
         self, query: Any, count_query: Any, joins: Any, count_joins: Any, search: str
     ) -> tuple[Any, Any, Any, Any]:
-        condition = search_condition(search, get_runtime().config.default_region)
+        condition = search_condition(db_session(), search, get_runtime().config.default_region)
         query = query.filter(condition)
         if count_query is not None:
             count_query = count_query.filter(condition)

@@ -64,7 +64,9 @@ def test_set_role_and_password_bump_session_version(runtime):
     _run(runtime, ["create", "--role", "agent", "--password-stdin", "csagent"], "a long password\n")
     assert _run(runtime, ["set-role", "csagent", "crm_staff"]).exit_code == 0
     assert (
-        _run(runtime, ["set-password", "--password-stdin", "csagent"], "a newer password\n").exit_code
+        _run(
+            runtime, ["set-password", "--password-stdin", "csagent"], "a newer password\n"
+        ).exit_code
         == 0
     )
     with runtime.session() as session:

@@ -70,8 +70,10 @@ def _names(client, query: str = "", **params) -> str:
         "WAYAN@Example.org",
         "MRN-0001",
         "sudarsana",
-        "Wayan",
-        "wayan sudar",
+        "SUDAR",
+        "Sudarsana Wayan",
+        "Wayan Sudarsana",
+        "sudarsana wa",
     ],
 )
 def test_search_finds_by_any_identifier(client, login_as, two_patients, query):
