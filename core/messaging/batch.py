@@ -6,24 +6,20 @@
 1. one transaction reads the queued rows, their patients and every policy
    fact (one query for all), decides and renders; suppressed, deferred and
    unrenderable rows are recorded there;
-2. the rows are claimed (``queued`` -> ``sending``, with their rendered text):
-   for a channel whose provider deduplicates on our key, the whole batch in
-   one transaction (after a crash the sweeper re-queues them and the provider
-   refuses any copy); otherwise each message right before its provider call,
-   with a single autocommitted conditional ``UPDATE``, so at most the one
-   message in flight can need reconciliation after a crash;
-3. provider answers are recorded in bulk every :data:`RECORD_EVERY` messages
-   (or :data:`RECORD_SECONDS`); a crash before that leaves those rows in
-   ``sending``, which the sweeper treats like any interrupted send (re-queued
-   for deduplicating providers, which refuse the copy; flagged otherwise).
+2. then, chunk by chunk, the rows are claimed (``queued`` -> ``sending``, with
+   their rendered text), sent and their provider answers recorded.  A chunk
+   is :data:`CHUNK` messages of a channel whose provider deduplicates on our
+   key (after a crash the sweeper re-queues them and the provider refuses any
+   copy); for other providers it is one message, claimed by a single
+   autocommitted conditional ``UPDATE`` right before its call and recorded
+   right after, so only the one message in flight can need reconciliation.
 
-The policy is thus checked at most a few seconds before each send, and the
+The policy is thus checked at most one batch duration before each send, and the
 same idempotency rules hold as for :func:`core.messaging.sender.process_message`.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -44,9 +40,9 @@ if TYPE_CHECKING:
 
     from core.runtime import CareLoop
 
-BATCH_SIZE = 25
-RECORD_EVERY = 10
-RECORD_SECONDS = 2.0
+BATCH_SIZE = 50
+#: messages of a deduplicating provider claimed, sent and recorded together (others: one)
+CHUNK = 10
 
 
 @dataclass
@@ -232,6 +228,35 @@ def _status_of(result: SendResult | None) -> str:
     return status if status in ("sent", "delivered", "read") else "sent"
 
 
+def _chunks(plans: list[sender.Plan]) -> list[list[sender.Plan]]:
+    """Consecutive plans of deduplicating channels, :data:`CHUNK` at a time; others alone."""
+    out: list[list[sender.Plan]] = []
+    for plan in plans:
+        if (
+            plan.channel.provider_deduplicates
+            and out
+            and out[-1][0].channel.provider_deduplicates
+            and len(out[-1]) < CHUNK
+        ):
+            out[-1].append(plan)
+        else:
+            out.append([plan])
+    return out
+
+
+def _send(plan: sender.Plan) -> _Sent:
+    try:
+        return _Sent(plan, plan.channel.send(plan.outgoing), None)
+    except Exception as exc:  # classified when recorded; never logs the text
+        sender.logger.warning(
+            "send of message %s on %s failed: %s",
+            plan.outgoing.message_id,
+            plan.outgoing.channel,
+            type(exc).__name__,
+        )
+        return _Sent(plan, None, exc)
+
+
 def process_batch(runtime: CareLoop, ids: Sequence[int]) -> dict[int, str]:
     """Send every queued, due message among *ids*; returns the status of each one sent."""
     engine = runtime.db.engine
@@ -245,38 +270,12 @@ def process_batch(runtime: CareLoop, ids: Sequence[int]) -> dict[int, str]:
             with session.begin():
                 plans = _plan_batch(runtime, session, ids)
             sender._flush_requeues(session)
-            # a provider that refuses duplicates makes a crash mid-batch harmless: claim the
-            # batch at once; otherwise claim each message right before its call
-            claimed = {
-                plan.outgoing.message_id
-                for plan in _claim_many(
-                    session, [p for p in plans if p.channel.provider_deduplicates]
-                )
-            }
             statuses: dict[int, str] = {}
-            pending: list[_Sent] = []
-            last_record = time.monotonic()
-            for plan in plans:
-                if plan.outgoing.message_id not in claimed and (
-                    plan.channel.provider_deduplicates or not _claim(autocommit, plan)
-                ):
-                    continue
-                result: SendResult | None = None
-                error: BaseException | None = None
-                try:
-                    result = plan.channel.send(plan.outgoing)
-                except Exception as exc:  # classified when recorded; never logs the text
-                    error = exc
-                    sender.logger.warning(
-                        "send of message %s on %s failed: %s",
-                        plan.outgoing.message_id,
-                        plan.outgoing.channel,
-                        type(exc).__name__,
-                    )
-                pending.append(_Sent(plan, result, error))
-                if len(pending) >= RECORD_EVERY or time.monotonic() - last_record > RECORD_SECONDS:
-                    statuses |= _record(runtime, session, pending)
-                    pending, last_record = [], time.monotonic()
-            if pending:
-                statuses |= _record(runtime, session, pending)
+            for chunk in _chunks(plans):
+                if len(chunk) == 1 and not chunk[0].channel.provider_deduplicates:
+                    claimed = chunk if _claim(autocommit, chunk[0]) else []
+                else:
+                    claimed = _claim_many(session, chunk)
+                if claimed:
+                    statuses |= _record(runtime, session, [_send(plan) for plan in claimed])
             return statuses
