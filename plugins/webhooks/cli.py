@@ -30,3 +30,21 @@ def reprocess(state: CliState, older_than: int) -> None:
     done = reprocess_pending(state.runtime, older_than=dt.timedelta(seconds=older_than))
     for provider, count in done.items():
         click.echo(f"{provider}: {count} event(s) processed")
+
+
+@webhooks.command("purge")
+@click.option(
+    "--older-than-days",
+    default=90,
+    show_default=True,
+    type=click.IntRange(min=7),
+    help="Delete processed events received more than this many days ago.",
+)
+@pass_state
+def purge(state: CliState, older_than_days: int) -> None:
+    """Delete old processed raw events (they hold phone numbers and message texts)."""
+    from plugins.webhooks.services import purge_processed
+
+    with state.runtime.transaction() as session:
+        count = purge_processed(session, older_than=dt.timedelta(days=older_than_days))
+    click.echo(f"{count} event(s) deleted")

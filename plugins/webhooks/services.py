@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -148,3 +148,19 @@ def pending_event_ids(
             .limit(1000)
         )
     )
+
+
+def purge_processed(session: Session, *, older_than: dt.timedelta) -> int:
+    """Delete processed events received before ``now - older_than`` (raw payloads hold
+    phone numbers and message texts: keep them only as long as needed).
+
+    A purged event's key is forgotten, so keep *older_than* well beyond how
+    long providers retry (days, not hours).
+    """
+    cutoff = utcnow() - older_than
+    result = session.execute(
+        delete(WebhookEvent).where(
+            WebhookEvent.processed_at.is_not(None), WebhookEvent.received_at < cutoff
+        )
+    )
+    return int(result.rowcount or 0)

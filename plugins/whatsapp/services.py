@@ -35,14 +35,20 @@ def verify_signature(raw_body: bytes, header: str | None, app_secret: str) -> bo
     return same_secret(header.removeprefix("sha256=").strip().lower(), expected)
 
 
-def parse_events(payload: Any) -> list[IncomingEvent]:
-    """Split a webhook document into one event per message, status or preference."""
+def parse_events(payload: Any, phone_number_id: str = "") -> list[IncomingEvent]:
+    """Split a webhook document into one event per message, status or preference.
+
+    With *phone_number_id*, changes for the app's other business numbers are skipped.
+    """
     events: list[IncomingEvent] = []
     if not isinstance(payload, dict) or payload.get("object") != "whatsapp_business_account":
         return events
     for entry in payload.get("entry") or []:
         for change in (entry or {}).get("changes") or []:
             value = (change or {}).get("value") or {}
+            number = str((value.get("metadata") or {}).get("phone_number_id") or "")
+            if phone_number_id and number and number != phone_number_id:
+                continue
             contacts = {c.get("wa_id"): c for c in value.get("contacts") or [] if c}
             for message in value.get("messages") or []:
                 key = message.get("id") or digest_key(message)

@@ -38,5 +38,5 @@ def receive() -> Response:
         return Response("invalid JSON", 400, mimetype="text/plain")
     from plugins.whatsapp.actors import process_events
 
-    accept_events(PROVIDER, parse_events(payload), process_events)
+    accept_events(PROVIDER, parse_events(payload, config.whatsapp_phone_number_id), process_events)
     return Response("OK", 200, mimetype="text/plain")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 from click.testing import CliRunner
@@ -110,3 +111,40 @@ def test_a_disabled_channel_plugin_stops_answering(runtime, plugin, method, url)
     assert getattr(client, method)(url).status_code != 404
     runtime.plugins.disable(plugin, Actor.system("test"))
     assert getattr(client, method)(url).status_code == 404
+
+
+def test_the_same_event_racing_in_from_many_threads_is_stored_once(runtime):
+    barrier = threading.Barrier(6)
+    new: list[list[int]] = []
+
+    def deliver() -> None:
+        barrier.wait()
+        with runtime.transaction() as s:
+            new.append(record_events(s, "smsapi", [IncomingEvent("race", "report", {})]))
+
+    threads = [threading.Thread(target=deliver) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(len(ids) for ids in new) == [0, 0, 0, 0, 0, 1]
+
+
+def test_purge_deletes_only_old_processed_events(session):
+    from plugins.webhooks.services import purge_processed
+
+    old, fresh, pending = record_events(
+        session,
+        "smsapi",
+        [IncomingEvent(k, "report", {}) for k in ("old", "fresh", "pending")],
+    )
+    now = dt.datetime.now(dt.UTC)
+    for event_id, received, done in ((old, 100, True), (fresh, 1, True), (pending, 100, False)):
+        event = session.get(WebhookEvent, event_id)
+        event.received_at = now - dt.timedelta(days=received)
+        event.processed_at = now if done else None
+    session.commit()
+    assert purge_processed(session, older_than=dt.timedelta(days=90)) == 1
+    session.commit()
+    left = set(session.scalars(select(WebhookEvent.event_key)))
+    assert left == {"fresh", "pending"}

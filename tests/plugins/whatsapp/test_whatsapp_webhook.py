@@ -196,6 +196,8 @@ def test_marketing_preference_stop_withdraws_marketing_only(post_signed, run_job
     consent.grant(session, patient.id, "whatsapp", "marketing", actor)
     session.commit()
     payload = load_fixture("whatsapp-user-marketing-preferences-resume.json")
+    metadata = payload["entry"][0]["changes"][0]["value"]["metadata"]
+    metadata["phone_number_id"] = "1122334455667"  # our number (the sample has another)
     post_signed(payload)  # "resume" is not a consent: nothing changes
     stop = copy.deepcopy(payload)
     stop["entry"][0]["changes"][0]["value"]["user_preferences"][0]["value"] = "stop"
@@ -204,3 +206,11 @@ def test_marketing_preference_stop_withdraws_marketing_only(post_signed, run_job
     session.expire_all()
     assert consent.has_consent(session, patient.id, "whatsapp", "care")
     assert not consent.has_consent(session, patient.id, "whatsapp", "marketing")
+
+
+def test_changes_for_another_business_number_are_skipped(post_signed, run_jobs, session):
+    payload = load_fixture("whatsapp-inbound-text.json")
+    payload["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = "999"
+    assert post_signed(payload).status_code == 200
+    run_jobs()
+    assert count(session, WebhookEvent) == 0 and count(session, Patient) == 0
