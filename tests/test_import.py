@@ -69,6 +69,24 @@ def test_line_numbers_count_quoted_line_breaks(runtime, actor, tmp_path):
     assert [(r.line, "'xyz'" in r.reason) for r in rejects] == [(4, True)]
 
 
+def test_malformed_quoting_is_rejected_and_reading_goes_on(runtime, actor, tmp_path):
+    path = write_csv(
+        tmp_path,
+        [
+            HEADER,
+            ',Ani,"One"x,,,0812 0000 0001,,,,,',
+            ",Budi,Two,,,0812 0000 0002,,,,,",
+            ',Citra,"unclosed,,,0812 0000 0003,,,,,',
+        ],
+    )
+    report, rejects = run(runtime, path, actor)
+    assert [(r.line, r.reason.startswith("malformed line")) for r in rejects] == [
+        (2, True),
+        (4, True),
+    ]
+    assert report.created == 1
+
+
 @pytest.mark.parametrize(("bom", "crlf"), [(True, True), (True, False), (False, True)])
 def test_bom_and_crlf(runtime, actor, tmp_path, bom, crlf):
     path = write_csv(
