@@ -42,3 +42,10 @@ def careloop_register_cli_commands() -> list[Any]:
     from plugins.webhooks.cli import webhooks
 
     return [webhooks]
+
+
+@hookimpl
+def careloop_register_admin_views(admin: Any, db: Any) -> list[Any]:
+    from plugins.webhooks.admin import views
+
+    return views(db)
