@@ -202,3 +202,32 @@ def test_login_page_switcher(browser: Any, live_url: str) -> None:
     page.goto(f"{live_url}/login")  # remembered without ?lang
     assert page.locator("button[type=submit]").inner_text() == "Masuk"
     page.context.close()
+
+
+@pytest.mark.parametrize(
+    ("browser_locale", "title", "question"),
+    [
+        ("id-ID", "Berhenti berlangganan", "Apakah Anda ingin berhenti menerima email"),
+        ("uk-UA", "Відписатися", "Ви хочете відмовитися від наших рекламних листів?"),
+    ],
+)
+def test_email_unsubscribe_page_in_browser_language(
+    browser: Any,
+    live_url: str,
+    runtime: CareLoop,
+    browser_locale: str,
+    title: str,
+    question: str,
+) -> None:
+    """The real public page of the e-mail plugin, as a patient's browser asks for it."""
+    from plugins.email.unsubscribe import make_token
+
+    if "email" not in runtime.plugins.enabled:
+        runtime.plugins.enable("email", Actor.system("test"))
+    token = make_token(runtime.config, 12345)
+    page = _page(browser, browser_locale)
+    page.goto(f"{live_url}/unsubscribe/{token}")
+    assert page.inner_text("h1") == title
+    assert question in page.inner_text("p")
+    assert page.locator("button[type=submit]").inner_text() == title
+    page.context.close()
