@@ -277,3 +277,31 @@ def test_cli_nothing_importable_fails(runtime, tmp_path):
     assert "created: 0, updated: 0, rejected: 2" in result.stdout
     assert "no row could be imported" in result.stderr
     assert count(runtime) == 0
+
+
+def test_duplicates_across_chunks_while_earlier_chunks_are_being_written(runtime, actor, tmp_path):
+    lines = [HEADER]
+    for i in range(12):
+        lines.append(f",P{i},F,,,0812 0000 {i:04d},,,t{i},,")
+    # each repeats a row of the chunk just before it (3 rows per chunk), in another format
+    lines += [",Again,F,1990-01-01,,+62 812 0000 0004,,,extra,,", ",Again,F,,,+6281200000008,,,,,"]
+    path = write_csv(tmp_path, lines)
+    report, _ = run(runtime, path, actor, chunk_size=3)
+    assert (report.created, report.updated, report.in_file_duplicates) == (12, 2, 2)
+    with runtime.session() as s:
+        four = s.scalars(select(Patient).where(Patient.given_name == "P4")).one()
+        assert four.birth_date.isoformat() == "1990-01-01"
+        assert [t.name for t in four.tags] == ["extra", "t4"]
+
+
+def test_plan_turns_a_pending_row_into_a_late_update(runtime):
+    from core.importer.dedupe import plan_chunk
+    from core.importer.rows import ParsedRow
+
+    earlier = ParsedRow(2, "A", "B", "A B", "b a", phones=["+6281200000001"])
+    again = ParsedRow(9, "A", "B", "A B", "b a", phones=["+6281200000001"], tags=["vip"])
+    with runtime.session() as s:
+        plan = plan_chunk(s, [again], range(0), None, [{("phone", "+6281200000001"): earlier}])
+    assert plan.new == [] and plan.updated_rows == 1 and plan.in_file_duplicates == 1
+    ((target, delta),) = plan.late_updates
+    assert target is earlier and delta.tags == ["vip"] and earlier.tags == []

@@ -11,7 +11,7 @@ database.  Nothing here is ever deleted: a duplicate *adds* to its target
 from __future__ import annotations
 
 import copy
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, select
@@ -40,6 +40,13 @@ class ChunkPlan:
     updated_rows: int = 0
     #: of those, rows that matched an earlier row of this file
     in_file_duplicates: int = 0
+    #: (new row of an earlier chunk not yet committed, what this chunk adds to it);
+    #: the writer resolves the row's id, set when its chunk was written
+    late_updates: list[tuple[ParsedRow, ParsedRow]] = field(default_factory=list)
+
+    def new_keys(self) -> dict[Key, ParsedRow]:
+        """Keys of the rows this plan creates, for chunks planned before it commits."""
+        return {key: row for row in self.new for key in row.keys()}
 
 
 def fold(target: ParsedRow, row: ParsedRow) -> None:
@@ -62,31 +69,48 @@ def plan_chunk(
     rows: list[ParsedRow],
     seen_new: Container[int],
     keys: KeyFilter | None = None,
+    pending: Sequence[dict[Key, ParsedRow]] = (),
 ) -> ChunkPlan:
     """Group *rows* into new patients and updates of existing ones.
 
     *seen_new* holds ids of patients this import created in earlier chunks (their
-    id range), so a later duplicate of them counts as an in-file duplicate.  With *keys* (the
-    keys the database may hold, see :mod:`core.importer.keyfilter`) only keys
-    it may hold are looked up; the chunk's keys are added to it.
+    id range), so a later duplicate of them counts as an in-file duplicate.  With
+    *keys* (the keys the database may hold, see :mod:`core.importer.keyfilter`)
+    only keys it may hold are looked up; the chunk's keys are added to it.
+    *pending* maps keys of earlier chunks that may not be committed yet (see
+    :meth:`ChunkPlan.new_keys`).
     """
     row_keys = [row.keys() for row in rows]
     if keys is None:
         wanted = [key for some in row_keys for key in some]
     else:
         wanted = [key for some in row_keys for key in some if keys.check_add(*key)]
-    existing = find_existing(session, wanted) if wanted else {}
+    existing: dict[Key, ParsedRow | int] = {}
+    if wanted:
+        existing.update(find_existing(session, wanted))
+        for earlier in reversed(pending):  # uncommitted rows win over what the database says
+            existing.update((key, earlier[key]) for key in wanted if key in earlier)
     plan = ChunkPlan()
     by_key: dict[Key, ParsedRow | int] = {}
+    in_chunk: set[int] = set()  # ids of this chunk's rows that are targets
     for row, some in zip(rows, row_keys, strict=True):
         target: ParsedRow | int | None = None
         for key in some:
             target = by_key.get(key) or existing.get(key)
             if target is not None:
                 break
-        if target is None:
+        if isinstance(target, ParsedRow) and id(target) not in in_chunk:
+            # a new row of an earlier chunk that may still be being written
+            plan.updated_rows += 1
+            plan.in_file_duplicates += 1
+            delta = copy.deepcopy(row)
+            plan.late_updates.append((target, delta))
+            target = delta
+            in_chunk.add(id(delta))
+        elif target is None:
             plan.new.append(row)
             target = row
+            in_chunk.add(id(row))
         elif isinstance(target, int):
             plan.updated_rows += 1
             if target in seen_new or target in plan.updates:

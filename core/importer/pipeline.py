@@ -18,17 +18,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core import events
 from core.audit import Actor, record
-from core.db import utcnow
 from core.i18n import gettext as _
 from core.importer.columns import HeaderMap, map_header
-from core.importer.dedupe import plan_chunk
+from core.importer.dedupe import ChunkPlan, Key, plan_chunk
 from core.importer.keyfilter import KeyFilter, database_keys
 from core.importer.reader import check_file, iter_records
 from core.importer.rejects import RejectsFile, default_rejects_path
 from core.importer.rows import ParsedRow, Reject, init_worker, parse_chunk
-from core.importer.write import ChunkWriter
+from core.importer.writer import PENDING_CHUNKS, WriterThread
 
 if TYPE_CHECKING:
     from core.runtime import CareLoop
@@ -85,23 +83,27 @@ def import_csv(
     header = map_header(info.header)
     report = ImportReport(file=path.name, unknown_columns=list(header.unknown))
     rejects = RejectsFile(options.rejects_path or default_rejects_path(path), info.header)
-    writer = ChunkWriter(runtime.db.dialect)
     with runtime.session() as session:
         keys = database_keys(session, 3 * info.approx_records)
     workers = _worker_count(runtime, options.workers)
     if info.approx_records < 2 * options.chunk_size:
         workers = 1
+    writer = WriterThread(runtime, actor, report)
+    writer.start()
+    pending: collections.deque[dict[Key, ParsedRow]] = collections.deque(maxlen=PENDING_CHUNKS)
     try:
-        region = runtime.config.default_region
-        render = writer.postgres
-        for chunk in _parsed_chunks(path, header, (region, render), options, workers):
+        setup = (runtime.config.default_region, writer.postgres)
+        for chunk in _parsed_chunks(path, header, setup, options, workers):
             rows = _take_rejects(chunk, rejects, report, options)
             if rows:
-                _write_chunk(runtime, writer, (rows, keys), report, actor)
+                plan = _plan(runtime, rows, keys, pending, report)
+                pending.append(plan.new_keys())
+                writer.submit(plan)
             if options.on_progress:
                 options.on_progress(len(chunk))
     finally:
         rejects.close()
+        writer.finish()
     report.rejects_path = str(rejects.path) if rejects.count else None
     _audit(runtime, actor, report)
     return report
@@ -130,28 +132,19 @@ def _take_rejects(
     return rows
 
 
-def _write_chunk(
+def _plan(
     runtime: CareLoop,
-    writer: ChunkWriter,
-    chunk: tuple[list[ParsedRow], KeyFilter],
+    rows: list[ParsedRow],
+    keys: KeyFilter,
+    pending: collections.deque[dict[Key, ParsedRow]],
     report: ImportReport,
-    actor: Actor,
-) -> None:
-    rows, keys = chunk
+) -> ChunkPlan:
     created = range(report.first_id or 0, (report.last_id or -1) + 1)
-    with runtime.transaction() as session:
-        plan = plan_chunk(session, rows, created, keys)
-        new_ids = writer.write(session, plan, utcnow())
-        touched = [*new_ids, *plan.updates]
-        if touched:
-            events.emit(session, "careloop_on_patients_imported", patient_ids=touched, actor=actor)
-    report.created += len(new_ids)
+    with runtime.session() as session:
+        plan = plan_chunk(session, rows, created, keys, pending)
     report.updated += plan.updated_rows
     report.in_file_duplicates += plan.in_file_duplicates
-    if new_ids:
-        low, high = min(new_ids), max(new_ids)
-        report.first_id = low if report.first_id is None else min(report.first_id, low)
-        report.last_id = high if report.last_id is None else max(report.last_id, high)
+    return plan
 
 
 def _audit(runtime: CareLoop, actor: Actor, report: ImportReport) -> None:

@@ -55,6 +55,8 @@ class ParsedRow:
     #: pre-rendered COPY text (PostgreSQL only; ``None`` when stale or not rendered)
     copy_patient: str | None = None
     copy_contacts: list[str] | None = None
+    #: the patient's id once the row was written (set by the writer)
+    patient_id: int | None = None
 
     def __reduce__(self) -> tuple[type[ParsedRow], tuple[object, ...]]:
         # a plain tuple pickles several times faster than a slots dataclass
