@@ -191,3 +191,70 @@ def test_plugin_entries_vanish_when_plugin_is_disabled(runtime, actor, plugin_re
     with runtime.session() as s:
         sources = {e.source for e in patient_timeline(s, runtime.plugins, pid).entries}
     assert "timeline_notes" not in sources
+
+
+class InteractionHooks:
+    manifest = Manifest(name="interaction_hook_recorder", version="1.0")
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, str, str]] = []
+
+    @hookimpl
+    def careloop_on_interaction_logged(self, interaction_id, kind, direction):
+        self.calls.append((interaction_id, kind, direction))
+
+
+def test_bulk_logged_interactions_match_single_ones(runtime, actor, plugin_registrar):
+    from sqlalchemy import select
+
+    from core.audit import Actor
+    from core.models import AuditEvent, Interaction
+    from core.services.interactions import log_interactions
+
+    hooks = InteractionHooks()
+    plugin_registrar(hooks)
+    pid = _patient(runtime, actor)
+    agent = Actor(label="staff:agent", staff_user_id=None)
+    items = [
+        {"channel": "phone", "direction": "inbound", "kind": "call", "started_at": T0,
+         "duration_seconds": 95, "outcome": "answered"},
+        {"channel": "whatsapp", "direction": "outbound", "kind": "message", "subject": "Hi",
+         "started_at": T0 + dt.timedelta(minutes=1), "actor": agent},
+        {"channel": "in_person", "direction": "internal", "kind": "note",
+         "started_at": T0 + dt.timedelta(minutes=2)},
+    ]  # fmt: skip
+    with runtime.transaction() as s:
+        ids = log_interactions(s, pid, items, actor)
+        assert hooks.calls == []  # announced after commit only
+    assert len(ids) == 3 and ids == sorted(ids)
+    assert hooks.calls == [
+        (ids[0], "call", "inbound"),
+        (ids[1], "message", "outbound"),
+        (ids[2], "note", "internal"),
+    ]
+    with runtime.session() as s:
+        rows = {
+            i.id: i for i in s.scalars(select(Interaction).where(Interaction.patient_id == pid))
+        }
+        assert rows[ids[0]].ended_at == T0 + dt.timedelta(seconds=95)
+        assert rows[ids[1]].subject == "Hi" and rows[ids[1]].created_at is not None
+        audit = list(s.scalars(select(AuditEvent).where(AuditEvent.entity_type == "interaction")))
+        page = patient_timeline(s, runtime.plugins, pid, limit=10)
+    assert sorted(int(a.entity_id) for a in audit) == ids
+    assert {a.actor for a in audit} == {actor.label, agent.label}
+    assert [e.ref for e in page.entries] == [f"interaction:{i}" for i in reversed(ids)]
+
+
+def test_bulk_logging_refuses_a_bad_item_and_writes_nothing(runtime, actor):
+    from core.services.interactions import log_interactions
+
+    pid = _patient(runtime, actor)
+    items = [
+        {"channel": "phone", "direction": "inbound", "kind": "call", "started_at": T0},
+        {"channel": "fax", "direction": "inbound", "kind": "call", "started_at": T0},
+    ]
+    with pytest.raises(ValidationError, match="fax"), runtime.transaction() as s:
+        log_interactions(s, pid, items, actor)
+    with runtime.session() as s:
+        assert patient_timeline(s, runtime.plugins, pid).entries == []
+        assert log_interactions(s, pid, [], actor) == []

@@ -24,6 +24,7 @@ class Story(Visits):
         self.first_touch()
         self.appointments()
         self.other_interactions()
+        self.write_interactions()
 
     # -- consent -------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from core.audit import Actor
 from core.demo.messages import CALL_OUTCOMES, text
 from core.demo.people import DemoPerson
-from core.services.interactions import log_interaction
+from core.services.interactions import log_interactions
 
 _DATE_FORMATS = {"ru": "%d.%m.%Y", "uk": "%d.%m.%Y", "zh": "%Y-%m-%d", "ko": "%Y-%m-%d"}
 #: automatic messages (reminders, surveys, promotions) are sent by the system
@@ -77,6 +77,8 @@ class StoryBase:
         self.marketing: dict[str, tuple[dt.datetime, dt.datetime]] = {}
         #: the session's identity map holds objects weakly: keep what services look up again
         self.keep: list[object] = []
+        #: interactions written together by :meth:`write_interactions`
+        self.pending: list[dict[str, object]] = []
 
     def agent(self) -> Actor:
         return self.rng.choice(self.refs.staff["agent"])
@@ -102,9 +104,14 @@ class StoryBase:
     def texting_channel(self) -> str:
         return "whatsapp" if self.person.has_whatsapp else "sms"
 
-    def log(self, actor: Actor, **fields: object) -> int:
-        """Log an interaction on this patient; returns its id."""
-        return log_interaction(self.session, self.patient_id, actor=actor, **fields).id  # type: ignore[arg-type]
+    def log(self, actor: Actor, **fields: object) -> None:
+        """Queue an interaction on this patient (see :meth:`write_interactions`)."""
+        self.pending.append({"actor": actor, **fields})
+
+    def write_interactions(self) -> None:
+        """Write the queued interactions in one statement, audited and announced as usual."""
+        log_interactions(self.session, self.patient_id, self.pending, SYSTEM)
+        self.pending.clear()
 
     def say(
         self,
@@ -118,7 +125,7 @@ class StoryBase:
         doctor: str = "",
         about: dt.datetime | None = None,
         **fields: object,
-    ) -> int:
+    ) -> None:
         """Log message *key* in the patient's language; *about* is the time it mentions."""
         local = (about or at).astimezone(self.tz)
         subject, body = text(
@@ -129,7 +136,7 @@ class StoryBase:
             date=local.strftime(_DATE_FORMATS.get(self.lang, "%d/%m/%Y")),
             time=local.strftime("%H:%M"),
         )
-        return self.log(
+        self.log(
             actor,
             channel=channel,
             direction=direction,

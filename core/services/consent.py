@@ -55,7 +55,16 @@ def record_consent(
     method_v = choice(ConsentMethod, method, "method").value
     when = aware(occurred_at, "occurred_at") if occurred_at else utcnow()
     get_patient(session, patient_id, audit_view=False)
-    before = current_consent(session, patient_id).get((channel_v, purpose_v))
+    before = session.execute(
+        select(ConsentEvent.status, ConsentEvent.occurred_at)
+        .where(
+            ConsentEvent.patient_id == patient_id,
+            ConsentEvent.channel == channel_v,
+            ConsentEvent.purpose == purpose_v,
+        )
+        .order_by(ConsentEvent.occurred_at.desc(), ConsentEvent.id.desc())
+        .limit(1)
+    ).first()
     event = ConsentEvent(
         patient_id=patient_id,
         channel=channel_v,
@@ -77,15 +86,16 @@ def record_consent(
         patient_id=patient_id,
         details={"channel": channel_v, "purpose": purpose_v, "method": method_v},
     )
-    after = current_consent(session, patient_id).get((channel_v, purpose_v))
-    if (before.status if before else None) != (after.status if after else None):
+    # the new row has the highest id, so it wins ties: it is current unless an event is later
+    after = status_v if before is None or when >= before.occurred_at else before.status
+    if (before.status if before else None) != after:
         events.emit(
             session,
             "careloop_on_consent_changed",
             patient_id=patient_id,
             channel=channel_v,
             purpose=purpose_v,
-            status=after.status if after else status_v,
+            status=after,
             method=method_v,
             actor=actor,
         )
