@@ -46,6 +46,8 @@ def careloop_register_cli_commands() -> list[Any]:
 
 @hookimpl
 def careloop_register_admin_views(admin: Any, db: Any) -> list[Any]:
+    if not hasattr(db, "session"):  # not a Flask-SQLAlchemy(-Lite) extension
+        return []
     from plugins.webhooks.admin import views
 
     return views(db)
