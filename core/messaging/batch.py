@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 BATCH_SIZE = 50
 #: messages of a deduplicating provider claimed, sent and recorded together (others: one)
-CHUNK = 25
+CHUNK = 10
 
 
 @dataclass
