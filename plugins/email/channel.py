@@ -19,7 +19,7 @@ from core.messaging.channel import (
     TransientChannelError,
 )
 from plugins.email.unsubscribe import unsubscribe_url
-from plugins.webhooks.channel_base import ConfiguredChannel
+from plugins.webhooks.channel_base import ConfiguredChannel, http_error
 
 #: the ``custom_args`` key that brings our outbox id back in every event
 MESSAGE_ID_ARG = "careloop_message_id"
@@ -54,11 +54,7 @@ def mail_document(message: OutgoingMessage, config: Config) -> dict[str, Any]:
 def classify(exc: Exception) -> Exception:
     """Map a SendGrid or network failure to the channel error family."""
     if isinstance(exc, HTTPError):
-        status = int(getattr(exc, "status_code", 0) or 0)
-        label = f"SendGrid HTTP {status}"
-        if status == 429 or status >= 500:
-            return TransientChannelError(label)
-        return PermanentChannelError(label)
+        return http_error("SendGrid", int(getattr(exc, "status_code", 0) or 0))
     if isinstance(exc, socket.timeout | TimeoutError):
         return TransientChannelError("SendGrid timed out")
     return TransientChannelError(f"SendGrid unreachable ({type(exc).__name__})")

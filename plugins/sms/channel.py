@@ -17,7 +17,7 @@ from core.messaging.channel import (
     SendResult,
     TransientChannelError,
 )
-from plugins.webhooks.channel_base import ConfiguredChannel
+from plugins.webhooks.channel_base import ConfiguredChannel, http_error
 
 #: SMSAPI: "message with the same idx was already sent" (with ``check_idx=1``)
 ERROR_DUPLICATE_IDX = 53
@@ -47,11 +47,7 @@ def classify(exc: Exception) -> Exception:
             return TransientChannelError(label)
         return PermanentChannelError(label)
     if isinstance(exc, EndpointException):
-        status = code if isinstance(code, int) else 0
-        label = f"SMSAPI HTTP {status}"
-        if status == 429 or status >= 500:
-            return TransientChannelError(label)
-        return PermanentChannelError(label)
+        return http_error("SMSAPI", code if isinstance(code, int) else 0)
     return PermanentChannelError(f"SMSAPI client error ({type(exc).__name__})")
 
 

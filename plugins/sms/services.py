@@ -10,7 +10,6 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from core.audit import Actor
-from core.errors import InvalidPhoneNumber
 from core.models.outbox import OutboundMessage
 from plugins.webhooks import inbound
 from plugins.webhooks.models import WebhookEvent
@@ -137,14 +136,7 @@ def handle_inbound(session: Session, sms: dict[str, str]) -> str:
         provider_ref=sms.get("MsgId", ""),
         received_at=_timestamp(sms.get("sms_date")) or dt.datetime.now(dt.UTC),
     )
-    try:
-        result = inbound.receive(session, reply, ACTOR)
-    except InvalidPhoneNumber:
-        return "ignored: unparsable sender number"
-    if result.opted_out:
-        inbound.confirm_optout(session, result, CHANNEL, reply.phone)
-        return "opted out"
-    return "lead created" if result.created_lead else "logged"
+    return inbound.handle_reply(session, reply, ACTOR)
 
 
 register_handler(PROVIDER, "sms", handle_event)

@@ -6,6 +6,15 @@ import threading
 from typing import Any
 
 from core.config import Config
+from core.messaging.channel import ChannelError, PermanentChannelError, TransientChannelError
+
+
+def http_error(label: str, status: int) -> ChannelError:
+    """A provider's HTTP error: 429 and 5xx are worth a retry, other 4xx are not."""
+    text = f"{label} HTTP {status}"
+    if status == 429 or status >= 500:
+        return TransientChannelError(text)
+    return PermanentChannelError(text)
 
 
 def runtime_config() -> Config:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from core import keywords
 from core.audit import Actor
 from core.config import config_of
+from core.errors import InvalidPhoneNumber
 from core.identity import normalize_phone
 from core.models.enums import ConsentMethod, ConsentPurpose, ConsentStatus, ContactKind
 from core.services import consent, interactions, patients
@@ -192,3 +193,17 @@ def confirm_optout(session: Session, result: InboundResult, channel: str, phone:
 
     e164 = normalize_phone(provider_phone(phone))
     queue_confirmation(session, result.patient_ids[0], channel, e164, result.interaction_id)
+
+
+def handle_reply(session: Session, reply: InboundMessage, actor: Actor) -> str:
+    """Receive *reply* and queue the opt-out confirmation when due; an outcome label."""
+    try:
+        result = receive(session, reply, actor)
+    except InvalidPhoneNumber:
+        return "ignored: unparsable sender number"
+    if result.opted_out:
+        confirm_optout(session, result, reply.channel, reply.phone)
+        return "opted out"
+    if result.opted_in:
+        return "opted in"
+    return "lead created" if result.created_lead else "logged"

@@ -14,7 +14,7 @@ from core.messaging.channel import (
     SendResult,
     TransientChannelError,
 )
-from plugins.webhooks.channel_base import ConfiguredChannel
+from plugins.webhooks.channel_base import ConfiguredChannel, http_error
 
 #: Graph error codes that mean "slow down", not "this message is wrong"
 RATE_LIMIT_CODES = frozenset({4, 80007, 130429, 131048, 131056})
@@ -72,12 +72,10 @@ def classify_error(response: httpx.Response) -> Exception:
         code = int(response.json()["error"]["code"])
     except (ValueError, KeyError, TypeError):
         code = 0
-    label = f"WhatsApp API error {code or '?'} (HTTP {response.status_code})"
-    if response.status_code == 429 or response.status_code >= 500:
-        return TransientChannelError(label)
+    label = f"WhatsApp API error {code or '?'}"
     if code in RATE_LIMIT_CODES or code in TEMPORARY_CODES:
-        return TransientChannelError(label)
-    return PermanentChannelError(label)
+        return TransientChannelError(f"{label} HTTP {response.status_code}")
+    return http_error(label, response.status_code)
 
 
 def message_document(message: OutgoingMessage) -> dict[str, Any]:

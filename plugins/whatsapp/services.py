@@ -143,13 +143,7 @@ def handle_message(
         contact_name=((contact or {}).get("profile") or {}).get("name"),
         lead_source=lead_source_of(message),
     )
-    try:
-        result = inbound.receive(session, reply, ACTOR)
-    except InvalidPhoneNumber:
-        return "ignored: unparsable sender number"
-    if result.opted_out:
-        inbound.confirm_optout(session, result, PROVIDER, reply.phone)
-    return "lead created" if result.created_lead else "logged"
+    return inbound.handle_reply(session, reply, ACTOR)
 
 
 def handle_preference(session: Session, preference: dict[str, Any]) -> str:
