@@ -174,6 +174,7 @@ def run_jobs(runtime: CareLoop) -> Iterator[Callable[[], None]]:
     import dramatiq
 
     broker = dramatiq.get_broker()
+    broker.flush_all()  # jobs left by earlier tests point at rows of other databases
     worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=50)
     worker.start()
 
@@ -186,4 +187,9 @@ def run_jobs(runtime: CareLoop) -> Iterator[Callable[[], None]]:
         yield run
     finally:
         worker.stop()
+        # dramatiq leaves a stopped worker's middleware on the broker: it would start
+        # consumers for queues declared later, which take jobs and never run them
+        broker.middleware[:] = [
+            m for m in broker.middleware if getattr(m, "worker", None) is not worker
+        ]
         broker.flush_all()
