@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import requests
@@ -23,6 +24,23 @@ from plugins.webhooks.channel_base import ConfiguredChannel, http_error
 ERROR_DUPLICATE_IDX = 53
 #: SMSAPI error codes for a temporary problem on their side
 TRANSIENT_CODES = frozenset({8, 201, 202, 203, 999, 1000, 1001})
+
+
+def sms_idx(message: OutgoingMessage) -> str:
+    """SMSAPI's ``idx`` for *message*: our row id, ``k``, a digest of the idempotency key.
+
+    Letters and digits only (what SMSAPI accepts).  The row id lets delivery
+    reports find the row; the digest keeps ids from a reset database from
+    colliding with old ones under ``check_idx``.
+    """
+    digest = hashlib.sha256(message.idempotency_key.encode("utf-8")).hexdigest()[:20]
+    return f"{message.message_id}k{digest}"
+
+
+def message_id_of_idx(idx: str | None) -> int | None:
+    """Our row id inside an ``idx`` (also accepts a bare number)."""
+    head = (idx or "").strip().split("k", 1)[0]
+    return int(head) if head.isdigit() else None
 
 
 def callback_url(config: Config) -> str | None:
@@ -72,7 +90,7 @@ class SmsChannel(ConfiguredChannel):
             "to": message.to.lstrip("+"),
             "message": message.body,
             "encoding": "utf-8",
-            "idx": str(message.message_id),
+            "idx": sms_idx(message),
             "check_idx": 1,
             "timeout": config.channel_timeout,
         }

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from core.audit import Actor
 from core.models.outbox import OutboundMessage
+from plugins.sms.channel import message_id_of_idx
 from plugins.webhooks import inbound
 from plugins.webhooks.models import WebhookEvent
 from plugins.webhooks.outbox import record_status
@@ -57,7 +58,7 @@ def is_inbound(params: Mapping[str, str]) -> bool:
 def issued_reports(session: Session, reports: list[dict[str, str]]) -> list[dict[str, str]]:
     """Only reports about SMS we sent: our ``idx`` or a ``MsgId`` we recorded."""
     ids = {r["MsgId"] for r in reports}
-    idx = {int(r["idx"]) for r in reports if r.get("idx", "").isdigit()}
+    idx = {i for i in (message_id_of_idx(r.get("idx")) for r in reports) if i is not None}
     rows = session.execute(
         select(OutboundMessage.id, OutboundMessage.provider_message_id).where(
             OutboundMessage.channel == CHANNEL,
@@ -68,7 +69,7 @@ def issued_reports(session: Session, reports: list[dict[str, str]]) -> list[dict
     by_row = {row_id: provider_id for row_id, provider_id in rows}
     accepted = []
     for report in reports:
-        idx_value = int(report["idx"]) if report.get("idx", "").isdigit() else None
+        idx_value = message_id_of_idx(report.get("idx"))
         if report["MsgId"] in known_ids or (
             idx_value in by_row and by_row[idx_value] in (None, report["MsgId"])
         ):
@@ -119,7 +120,7 @@ def handle_report(session: Session, report: dict[str, str]) -> str:
         session,
         CHANNEL,
         target,
-        message_id=report.get("idx") or None,
+        message_id=message_id_of_idx(report.get("idx")),
         provider_message_id=report["MsgId"],
         reason=reason,
         occurred_at=_timestamp(report.get("donedate")),

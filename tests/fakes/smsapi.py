@@ -40,7 +40,8 @@ class FakeSmsApi(FakeProvider):
         self.invalid_numbers.clear()
 
     def our_id(self, item: dict[str, Any]) -> str | None:
-        return item.get("idx") or None
+        # CareLoop's idx is "<row id>k<key digest>"
+        return (item.get("idx") or "").split("k", 1)[0] or None
 
     def error_body(self, status: int, message: str) -> Any:
         return {"error": 201 if status >= 500 else 8, "message": message}

@@ -12,7 +12,7 @@ from core.messaging.channel import (
     PermanentChannelError,
     TransientChannelError,
 )
-from plugins.sms.channel import SmsChannel
+from plugins.sms.channel import SmsChannel, message_id_of_idx
 
 
 @pytest.fixture
@@ -57,7 +57,9 @@ def test_send_passes_idx_check_idx_and_notify_url(channel, fake_smsapi):
     form = fake_smsapi.accepted[-1]
     assert result.provider_message_id == form["id"]
     assert form["to"] == "6281234567890" and form["message"].startswith("Pengingat")
-    assert (form["idx"], form["check_idx"], form["from"]) == ("7", "1", "Klinik")
+    assert form["idx"].startswith("7k") and form["idx"].isalnum()
+    assert message_id_of_idx(form["idx"]) == 7
+    assert (form["check_idx"], form["from"]) == ("1", "Klinik")
     assert form["notify_url"] == "https://crm.example.org/webhooks/smsapi/s3cret"
     assert fake_smsapi.requests[-1].headers["authorization"] == "Bearer test-smsapi-token"
 
@@ -107,3 +109,10 @@ def test_empty_body_is_refused_before_any_call(channel, fake_smsapi):
     with pytest.raises(PermanentChannelError):
         channel.send(message(body=None))
     assert fake_smsapi.requests == []
+
+
+def test_the_same_row_id_with_another_key_is_not_a_duplicate(channel, fake_smsapi):
+    """A reset database reuses row ids; the key digest keeps their idx apart."""
+    channel.send(message(3, idempotency_key="first-life"))
+    channel.send(message(3, idempotency_key="second-life"))
+    assert len(fake_smsapi.accepted) == 2
