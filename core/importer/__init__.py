@@ -42,14 +42,22 @@ Rows
     contact points, tags and conditions are added, nothing is overwritten.
     Every other good row creates a patient.  Bad rows (unparseable phone,
     invalid date, missing name, wrong number of cells...) are reported with
-    their line number and reason and written, with an ``error`` column, to
-    ``FILE.rejects.csv``; the rest is imported.
+    their line number and reason and written, with ``line`` and ``error``
+    columns added, to ``FILE.rejects.csv`` (UTF-8 with BOM; fix and import it
+    again); the rest is imported.  The summary counts rows: *created* (new
+    patients), *updated* (rows that matched an existing patient or an earlier
+    row) and *rejected*.  The command fails (exit status 1) only when no row
+    could be imported, or (status 1, nothing written) when the file is
+    missing, not UTF-8 or has no header.
 
 Speed
     Rows are parsed in ``CARELOOP_IMPORT_WORKERS`` processes (0 = one per
     CPU) and written in chunks with the database's bulk path (``COPY`` on
-    PostgreSQL); each chunk commits on its own and fires
-    ``careloop_on_patients_imported``.  One audit event records the import.
+    PostgreSQL, ``executemany`` on SQLite) by a writer thread; each chunk
+    commits on its own and fires ``careloop_on_patients_imported``, so an
+    interrupted import keeps the chunks already committed (importing the same
+    file again updates them instead of duplicating).  One audit event records
+    the import: actor, file name, counts and the range of new ids.
 """
 
 from core.importer.pipeline import ImportOptions, ImportReport, import_csv
