@@ -172,10 +172,13 @@ class CareLoopModelView(_AccessMixin, ModelView):
     export_permission: Perm | str | None = Perm.PATIENT_EXPORT
     can_delete = False
     can_view_details = False
-    #: no per-row buttons (views that allow edit/delete/details turn this back on)
-    column_display_actions = False
     page_size = 50
     simple_list_pager = True
+
+    @property  # type: ignore[override]
+    def column_display_actions(self) -> bool:
+        """Row buttons only when a row has something to do (edit, delete, details)."""
+        return bool(self.can_edit or self.can_delete or self.can_view_details)
 
     @property  # type: ignore[override]
     def can_export(self) -> bool:
