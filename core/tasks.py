@@ -130,3 +130,22 @@ def plugin_actor(plugin: str, **options: Any) -> Callable[[F], dramatiq.Actor]:
         return dramatiq.actor(run, **options)
 
     return decorate
+
+
+def run_embedded_jobs(timeout_ms: int = 600_000) -> None:
+    """Embedded mode: process every queued job now (a CLI command's hooks), then return.
+
+    Starts the in-process worker when none runs and stops it again afterwards.
+    Does nothing with a real broker, whose workers do the jobs.
+    """
+    if not is_embedded():
+        return
+    started = _state["worker"] is None
+    start_embedded_worker()
+    try:
+        broker = dramatiq.get_broker()
+        for queue in list(broker.get_declared_queues()):
+            broker.join(queue, timeout=timeout_ms)
+    finally:
+        if started:
+            stop_embedded_worker()

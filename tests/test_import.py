@@ -263,6 +263,11 @@ def test_cli_import_summary_and_rejects(runtime, tmp_path):
     assert "line 8: '12ab' is not a phone number" in result.stderr
     assert "Favourite Colour" in result.stderr
     assert (tmp_path / "mixed.rejects.csv").exists()
+    from plugins.attribution.models import Touchpoint
+
+    with runtime.session() as s:  # embedded mode: first touches were recorded before exit
+        sources = s.scalars(select(Touchpoint.source).where(Touchpoint.is_first_touch)).all()
+    assert sorted(sources) == ["google-ads", "instagram", "naver", "wechat"]
 
 
 def test_cli_unreadable_file_fails_with_message(runtime, tmp_path):

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 from sqlalchemy import func, select, true
 
+from core import tasks
 from core.audit import Actor
 from core.cli.base import CliState, fail, pass_state
 from core.errors import CareLoopError
@@ -17,6 +18,10 @@ from core.services.patients import find_patients
 
 if TYPE_CHECKING:
     from core.importer.rows import Reject
+
+
+#: how long ``patients import`` waits for embedded-mode jobs before exiting
+JOBS_TIMEOUT_MS = 120_000
 
 
 @click.group("patients")
@@ -94,6 +99,13 @@ def import_(state: CliState, file: Path, rejects: Path | None, workers: int | No
     )
     if report.rejects_path:
         click.echo(_("rejected rows written to %(path)s", path=report.rejects_path))
+    try:  # embedded mode: the jobs plugins queued (first touches...) run before we exit
+        tasks.run_embedded_jobs(timeout_ms=JOBS_TIMEOUT_MS)
+    except Exception as exc:  # the import itself is committed; say what is left
+        click.echo(
+            _("warning: background jobs did not finish (%(kind)s)", kind=type(exc).__name__),
+            err=True,
+        )
     if report.imported == 0:
         fail(nothing_imported_message(report))
 
