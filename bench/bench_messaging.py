@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import resource
-import signal
 import statistics
 import subprocess
 import sys
@@ -126,32 +125,15 @@ def _seed_patients(runtime: Any, count: int, start: int) -> list[int]:
 
 
 def _start_workers(env: dict[str, str], processes: int, log: Path) -> list[subprocess.Popen]:
-    out = log.open("ab")
-    return [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from tests.messaging.http_channel import worker_main; worker_main()",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        for _ in range(processes)
-    ]
+    from tests.messaging.http_channel import start_worker
+
+    return [start_worker(env, log) for _ in range(processes)]
 
 
 def _stop_workers(workers: list[subprocess.Popen]) -> None:
-    for worker in workers:
-        worker.send_signal(signal.SIGTERM)
-    for worker in workers:
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+    from tests.messaging.http_channel import stop_workers
+
+    stop_workers(workers)
 
 
 def _count_unfinished(runtime: Any, ids_from: int) -> int:

@@ -33,6 +33,7 @@ from admin.views.base import (
     deny,
     get_runtime,
 )
+from admin.views.records import patient_link
 from core.audit import record
 from core.errors import CareLoopError
 from core.i18n import gettext, lazy_gettext
@@ -48,17 +49,6 @@ from core.messaging.templates import (
 )
 from core.models import MessageTemplate, OutboundMessage, Patient
 from core.models.outbox import ANY_CHANNEL
-
-
-def _patient(view: Any, context: Any, model: Any, name: str) -> Markup:
-    """The patient's name, linked to the 360° page for roles that may open it (escaped)."""
-    patient = model.patient
-    if patient is None:
-        return Markup("")
-    if not can(Perm.PATIENT_RECORD):
-        return Markup("{}").format(patient.display_name)
-    href = url_for("patient.record", patient_id=patient.id)
-    return Markup('<a href="{}">{}</a>').format(href, patient.display_name)
 
 
 def _reason(view: Any, context: Any, model: Any, name: str) -> str:
@@ -147,7 +137,7 @@ class OutboxView(CareLoopModelView):
         "needs_reconciliation",
         "template_key",
     )
-    column_formatters = {"patient": _patient, "status_reason": _reason, "status": _status}
+    column_formatters = {"patient": patient_link, "status_reason": _reason, "status": _status}
     column_formatters_detail = column_formatters
 
     def get_query(self) -> Any:

@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, select, update
 
-from core import events
 from core.config import CONFIG_KEY
 from core.db import utcnow
 from core.messaging import policy, sender
 from core.messaging.channel import SendResult
+from core.messaging.outbox import emit_status
 from core.models import Patient
 from core.models.outbox import MessageStatus, OutboundMessage
 
@@ -205,15 +205,7 @@ def _record(runtime: CareLoop, session: Session, sent: list[_Sent]) -> dict[int,
                 and row[3] == item.result.provider_message_id
             ):
                 statuses[mid] = row[0]
-                events.emit(
-                    session,
-                    "careloop_on_message_status_changed",
-                    message_id=mid,
-                    patient_id=row[1],
-                    channel=item.plan.outgoing.channel,
-                    status=row[0],
-                    campaign_id=row[2],
-                )
+                emit_status(session, mid, row[1], item.plan.outgoing.channel, row[0], row[2])
                 continue
             prepared = sender.Prepared(item.plan.channel, item.plan.outgoing)
             statuses[mid] = sender.record_result(

@@ -464,16 +464,34 @@ def _stamp(message: OutboundMessage, statuses: Iterable[str], when: dt.datetime)
             setattr(message, f"{name}_at", when)
 
 
-def _status_changed(session: Session, message: OutboundMessage) -> None:
-    """Fire ``careloop_on_message_status_changed`` after commit (ids only)."""
+def emit_status(
+    session: Session,
+    message_id: int,
+    patient_id: int,
+    channel: str,
+    status: str,
+    campaign_id: int | None,
+) -> None:
+    """Fire ``careloop_on_message_status_changed`` after *session* commits (ids only)."""
     events.emit(
         session,
         "careloop_on_message_status_changed",
-        message_id=message.id,
-        patient_id=message.patient_id,
-        channel=message.channel,
-        status=message.status,
-        campaign_id=message.campaign_id,
+        message_id=message_id,
+        patient_id=patient_id,
+        channel=channel,
+        status=status,
+        campaign_id=campaign_id,
+    )
+
+
+def _status_changed(session: Session, message: OutboundMessage) -> None:
+    emit_status(
+        session,
+        message.id,
+        message.patient_id,
+        message.channel,
+        message.status,
+        message.campaign_id,
     )
 
 

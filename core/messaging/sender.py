@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
-from core import events
 from core.config import CONFIG_KEY
 from core.db import utcnow
 from core.errors import ConfigurationError
@@ -38,7 +37,7 @@ from core.messaging.channel import (
     SendResult,
     TransientChannelError,
 )
-from core.messaging.outbox import BROKER_HORIZON, send_to_broker
+from core.messaging.outbox import BROKER_HORIZON, emit_status, send_to_broker
 from core.messaging.registry import channels_of
 from core.messaging.templates import (
     Rendered,
@@ -138,14 +137,8 @@ def _finish(
         setattr(message, stamp, now)
     for name, value in values.items():
         setattr(message, name, value)
-    events.emit(
-        session,
-        "careloop_on_message_status_changed",
-        message_id=message.id,
-        patient_id=message.patient_id,
-        channel=message.channel,
-        status=status,
-        campaign_id=message.campaign_id,
+    emit_status(
+        session, message.id, message.patient_id, message.channel, status, message.campaign_id
     )
 
 
@@ -350,14 +343,13 @@ def _record_success(session: Session, prepared: Prepared, result: SendResult) ->
     ).first()
     if row is None:
         return None
-    events.emit(
+    emit_status(
         session,
-        "careloop_on_message_status_changed",
-        message_id=prepared.outgoing.message_id,
-        patient_id=row.patient_id,
-        channel=prepared.outgoing.channel,
-        status=status,
-        campaign_id=row.campaign_id,
+        prepared.outgoing.message_id,
+        row.patient_id,
+        prepared.outgoing.channel,
+        status,
+        row.campaign_id,
     )
     return status
 

@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 
-from core import events
 from core.db import utcnow
-from core.messaging.outbox import send_to_broker, stuck_queued_filter
+from core.messaging.outbox import emit_status, send_to_broker, stuck_queued_filter
 from core.messaging.registry import channels_of
 from core.models.outbox import MessageStatus, OutboundMessage
 
@@ -104,14 +103,8 @@ def _recover_sending(runtime: CareLoop, now: dt.datetime, stuck: dt.timedelta) -
                 flagged += 1
                 row = session.get(OutboundMessage, mid)
                 if row is not None:
-                    events.emit(
-                        session,
-                        "careloop_on_message_status_changed",
-                        message_id=mid,
-                        patient_id=row.patient_id,
-                        channel=row.channel,
-                        status=MessageStatus.FAILED.value,
-                        campaign_id=row.campaign_id,
+                    emit_status(
+                        session, mid, row.patient_id, row.channel, "failed", row.campaign_id
                     )
     if flagged:
         logger.warning("%d interrupted send(s) need reconciliation with the provider", flagged)

@@ -8,7 +8,11 @@ from ``CARELOOP_FAKE_PROVIDER_URL`` and ``CARELOOP_FAKE_PROVIDER_DEDUPE``
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,6 +25,8 @@ from core.messaging.channel import (
     SendResult,
     TransientChannelError,
 )
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(eq=False)
@@ -65,6 +71,34 @@ class HttpChannelPlugin:
     @hookimpl
     def careloop_register_channels(self) -> list[Any]:
         return [self.channel]
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start :func:`worker_main` in a subprocess with *env*, appending its output to *log*."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from tests.messaging.http_channel import worker_main; worker_main()",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop_workers(workers: list[subprocess.Popen[bytes]], timeout: float = 30) -> None:
+    """SIGTERM every worker, wait for it, kill it if it does not stop in time."""
+    for worker in workers:
+        worker.send_signal(signal.SIGTERM)
+    for worker in workers:
+        try:
+            worker.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
 
 
 def worker_main() -> None:

@@ -18,10 +18,7 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from dramatiq import Message
@@ -32,27 +29,11 @@ from core.messaging import outbox
 from core.models import OutboundMessage
 from core.tasks import redis_namespace
 from tests.messaging.fake_provider import FakeProvider
-from tests.messaging.http_channel import HttpChannelPlugin
+from tests.messaging.http_channel import HttpChannelPlugin, start_worker, stop_workers
 
 MESSAGES = int(os.environ.get("CARELOOP_FAULT_MESSAGES", "120"))
 KILLS = int(os.environ.get("CARELOOP_FAULT_KILLS", "6"))
 WORKERS = 2
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from tests.messaging.http_channel import worker_main; worker_main()",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
 
 
 def _statuses(runtime) -> list[tuple[str, str | None, bool, str]]:
@@ -130,7 +111,7 @@ def test_kill_workers_during_a_campaign(
         "CARELOOP_FAKE_WORKER_INTERVAL": "0.5",
     }
     log = tmp_path / "workers.log"
-    workers = [_start_worker(env, log) for _ in range(WORKERS)]
+    workers = [start_worker(env, log) for _ in range(WORKERS)]
     rng = random.Random(os.environ.get("CARELOOP_FAULT_SEED"))
     kills = 0
     deadline = time.monotonic() + 150
@@ -143,20 +124,14 @@ def test_kill_workers_during_a_campaign(
             workers[victim].send_signal(signal.SIGKILL)
             workers[victim].wait()
             kills += 1
-            workers[victim] = _start_worker(env, log)
+            workers[victim] = start_worker(env, log)
         while time.monotonic() < deadline:
             rows = _statuses(msg_runtime)
             if all(status not in ("queued", "sending") for status, *_ in rows):
                 break
             time.sleep(0.5)
     finally:
-        for worker in workers:
-            worker.send_signal(signal.SIGTERM)
-        for worker in workers:
-            try:
-                worker.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        stop_workers(workers, timeout=15)
         provider.stop()
 
     rows = _statuses(msg_runtime)
