@@ -1,8 +1,11 @@
 """Hook dispatch: registry writes with every built-in plugin enabled vs none.
 
 On each database kind (a SQLite file, a fresh PostgreSQL database) the same
-runtime alternates rounds with all built-in plugins enabled and with none
-enabled, so both see the same machine noise.  Two writes are measured, each
+runtime alternates short batches with all built-in plugins enabled and with
+none enabled (the order flips every pair), so both modes see the same load
+from other processes.  Throughput is total writes over total wall time per
+mode; the median on/off ratio of the pairs and the CPU time per write are
+reported beside it.  Two writes are measured, each
 in its own committed transaction:
 
 * ``create_patient`` with a phone, an e-mail and a lead source;
@@ -13,7 +16,7 @@ the measured loop, so enqueued jobs only pile up on the embedded broker (they
 are counted, then dropped).  With a real broker, workers do that work in other
 processes.  Plugin state is re-read with the default TTL, as in production.
 
-Options: ``--writes=300`` (per round, mode and write), ``--rounds=6``,
+Options: ``--pairs=20`` (off/on batch pairs), ``--batch=25`` (writes per batch),
 ``--backends=sqlite,postgresql``.
 """
 
@@ -22,13 +25,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
-from typing import Any
 
 import dramatiq
 
@@ -44,8 +46,8 @@ ACTOR = Actor.system("bench")
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench hooks", add_help=False)
-    parser.add_argument("--writes", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--pairs", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=25)
     parser.add_argument("--backends", default="sqlite,postgresql")
     args, _ = parser.parse_known_args(argv)
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
@@ -124,37 +126,57 @@ def _writers(runtime: CareLoop) -> dict[str, Callable[[], None]]:
     return {"create_patient": create, "log_interaction": interaction}
 
 
-def measure(runtime: CareLoop, writes: int, rounds: int) -> tuple[dict[str, Any], list[str]]:
-    """Writes per second per (write, plugins on?), best of *rounds*; jobs queued per write.
+@dataclass
+class Tally:
+    """Wall-clock and CPU seconds spent on one write in one mode, and how many writes."""
 
-    Rounds alternate the order of the two modes so neither always runs first.
+    writes: int = 0
+    wall: float = 0.0
+    cpu: float = 0.0
+    jobs: int = 0
+    pair_ratios: list[float] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.writes / self.wall if self.wall else float("nan")
+
+
+def measure(
+    runtime: CareLoop, pairs: int, batch: int
+) -> tuple[dict[tuple[str, bool], Tally], list[str]]:
+    """Alternate small batches with plugins off and on; tally each (write, mode).
+
+    Short alternating batches (the order flips every pair) spread the load of
+    other processes evenly over both modes; each pair also gives one on/off ratio.
     """
     plugins = builtin_plugins(runtime)
     writers = _writers(runtime)
-    rates: dict[tuple[str, bool], list[float]] = {}
-    jobs: dict[tuple[str, bool], int] = {}
+    tallies = {(name, on): Tally() for name in writers for on in (False, True)}
     broker = dramatiq.get_broker()
-    for n in range(rounds):
+    for on in (False, True):  # warm-up both modes (caches, prepared statements)
+        set_plugins(runtime, plugins, on)
+        for write in writers.values():
+            for _ in range(batch):
+                write()
+    broker.flush_all()
+    for n in range(pairs):
+        seconds: dict[tuple[str, bool], float] = {}
         for on in (False, True) if n % 2 == 0 else (True, False):
             set_plugins(runtime, plugins, on)
             for name, write in writers.items():
-                for _ in range(max(10, writes // 10)):  # warm-up
+                tally = tallies[(name, on)]
+                wall, cpu = time.perf_counter(), time.process_time()
+                for _ in range(batch):
                     write()
+                seconds[(name, on)] = time.perf_counter() - wall
+                tally.wall += seconds[(name, on)]
+                tally.cpu += time.process_time() - cpu
+                tally.writes += batch
+                tally.jobs += queued_jobs()
                 broker.flush_all()
-                began = time.perf_counter()
-                for _ in range(writes):
-                    write()
-                elapsed = time.perf_counter() - began
-                jobs[(name, on)] = jobs.get((name, on), 0) + queued_jobs()
-                broker.flush_all()
-                rates.setdefault((name, on), []).append(writes / elapsed)
-    for key, values in sorted(rates.items()):
-        print(f"  {key}: {[round(v) for v in values]} writes/s", file=sys.stderr)
-    return {
-        "best": {key: max(values) for key, values in rates.items()},
-        "median": {key: statistics.median(values) for key, values in rates.items()},
-        "jobs_per_write": {key: n / (writes * rounds) for key, n in jobs.items()},
-    }, plugins
+        for name in writers:
+            tallies[(name, True)].pair_ratios.append(seconds[(name, False)] / seconds[(name, True)])
+    return tallies, plugins
 
 
 def run(argv: list[str]) -> list[Result]:
@@ -165,24 +187,26 @@ def run(argv: list[str]) -> list[Result]:
         with database(backend) as url:
             runtime = bench_runtime(url)
             try:
-                figures, plugins = measure(runtime, args.writes, args.rounds)
+                tallies, plugins = measure(runtime, args.pairs, args.batch)
             finally:
                 runtime.close()
         for name in ("create_patient", "log_interaction"):
+            on, off = tallies[(name, True)], tallies[(name, False)]
             results.append(
                 Result(
                     f"hook dispatch ({backend})",
                     f"{name} writes/s",
-                    figures["best"][(name, True)],
-                    figures["best"][(name, False)],
+                    on.rate,
+                    off.rate,
                     "writes/s",
                     0.9,
                     note=(
-                        f"all {len(plugins)} built-ins ({', '.join(plugins)}) vs none, best of "
-                        f"{args.rounds}; medians {figures['median'][(name, True)]:.0f} vs "
-                        f"{figures['median'][(name, False)]:.0f}; jobs queued per write "
-                        f"{figures['jobs_per_write'][(name, True)]:.2f} vs "
-                        f"{figures['jobs_per_write'][(name, False)]:.2f}"
+                        f"all {len(plugins)} built-ins ({', '.join(plugins)}) vs none; "
+                        f"{on.writes} writes each; median pair ratio "
+                        f"{statistics.median(on.pair_ratios):.3f}; CPU ms/write "
+                        f"{on.cpu / on.writes * 1000:.2f} vs {off.cpu / off.writes * 1000:.2f}; "
+                        f"jobs queued/write {on.jobs / on.writes:.2f} vs "
+                        f"{off.jobs / off.writes:.2f}"
                     ),
                 )
             )
