@@ -310,3 +310,34 @@ def test_plan_turns_a_pending_row_into_a_late_update(runtime):
     assert plan.new == [] and plan.updated_rows == 1 and plan.in_file_duplicates == 1
     ((target, delta),) = plan.late_updates
     assert target is earlier and delta.tags == ["vip"] and earlier.tags == []
+    # what the chunk adds stays findable for later chunks while it is uncommitted
+    more = ParsedRow(10, "A", "B", "A B", "b a", phones=["+6281200000001"], emails=["a@x.id"])
+    with runtime.session() as s:
+        plan = plan_chunk(s, [more], range(0), None, [{("phone", "+6281200000001"): earlier}])
+    assert plan.keys[("email", "a@x.id")] is earlier
+
+
+def test_chains_of_duplicates_across_uncommitted_chunks(runtime, actor, tmp_path):
+    with runtime.transaction() as s:
+        old = create_patient(s, PatientInput(given_name="Old", phones=["0813 0000 0001"]), actor)
+    path = write_csv(
+        tmp_path,
+        [
+            HEADER,
+            ",A,F,,,0812 0000 0001,,,,,",
+            ",A,F,,,0812 0000 0001,a@example.com,,,,",  # adds an e-mail to the row above
+            ",A,F,,,,A@example.com,,,,",  # found by that e-mail only
+            ",B,F,,,0813 0000 0001,b@example.com,,,,",  # adds an e-mail to an existing patient
+            ",B,F,,,,b@example.com,,,,",
+        ],
+    )
+    report, _ = run(runtime, path, actor, chunk_size=1)
+    assert (report.created, report.updated) == (1, 4)
+    with runtime.session() as s:
+        assert s.scalar(select(func.count()).select_from(Patient)) == 2
+        emails = s.scalars(
+            select(ContactPoint.value).where(
+                ContactPoint.kind == "email", ContactPoint.patient_id == old.id
+            )
+        ).all()
+    assert emails == ["b@example.com"]

@@ -43,10 +43,9 @@ class ChunkPlan:
     #: (new row of an earlier chunk not yet committed, what this chunk adds to it);
     #: the writer resolves the row's id, set when its chunk was written
     late_updates: list[tuple[ParsedRow, ParsedRow]] = field(default_factory=list)
-
-    def new_keys(self) -> dict[Key, ParsedRow]:
-        """Keys of the rows this plan creates, for chunks planned before it commits."""
-        return {key: row for row in self.new for key in row.keys()}
+    #: every key of the chunk -> the patient it ended up on (a new row of this or an
+    #: earlier chunk, or an existing id): what later chunks must see before it commits
+    keys: dict[Key, ParsedRow | int] = field(default_factory=dict)
 
 
 def fold(target: ParsedRow, row: ParsedRow) -> None:
@@ -69,7 +68,7 @@ def plan_chunk(
     rows: list[ParsedRow],
     seen_new: Container[int],
     keys: KeyFilter | None = None,
-    pending: Sequence[dict[Key, ParsedRow]] = (),
+    pending: Sequence[dict[Key, ParsedRow | int]] = (),
 ) -> ChunkPlan:
     """Group *rows* into new patients and updates of existing ones.
 
@@ -77,8 +76,8 @@ def plan_chunk(
     id range), so a later duplicate of them counts as an in-file duplicate.  With
     *keys* (the keys the database may hold, see :mod:`core.importer.keyfilter`)
     only keys it may hold are looked up; the chunk's keys are added to it.
-    *pending* maps keys of earlier chunks that may not be committed yet (see
-    :meth:`ChunkPlan.new_keys`).
+    *pending* holds the :attr:`ChunkPlan.keys` of earlier chunks that may not be
+    committed yet.
     """
     row_keys = [row.keys() for row in rows]
     if keys is None:
@@ -93,6 +92,7 @@ def plan_chunk(
     plan = ChunkPlan()
     by_key: dict[Key, ParsedRow | int] = {}
     in_chunk: set[int] = set()  # ids of this chunk's rows that are targets
+    delta_of: dict[int, ParsedRow] = {}  # id(late-update delta) -> the earlier row it updates
     for row, some in zip(rows, row_keys, strict=True):
         target: ParsedRow | int | None = None
         for key in some:
@@ -105,6 +105,7 @@ def plan_chunk(
             plan.in_file_duplicates += 1
             delta = copy.deepcopy(row)
             plan.late_updates.append((target, delta))
+            delta_of[id(delta)] = target
             target = delta
             in_chunk.add(id(delta))
         elif target is None:
@@ -125,6 +126,12 @@ def plan_chunk(
             fold(target, row)
         for key in some:
             by_key.setdefault(key, target)
+    plan.keys = {
+        key: delta_of.get(id(target), target) if isinstance(target, ParsedRow) else target
+        for key, target in by_key.items()
+    }
+    for target_id, delta in plan.updates.items():  # keys folded into existing patients
+        plan.keys.update((key, target_id) for key in delta.keys())
     return plan
 
 

@@ -90,14 +90,16 @@ def import_csv(
         workers = 1
     writer = WriterThread(runtime, actor, report)
     writer.start()
-    pending: collections.deque[dict[Key, ParsedRow]] = collections.deque(maxlen=PENDING_CHUNKS)
+    pending: collections.deque[dict[Key, ParsedRow | int]] = collections.deque(
+        maxlen=PENDING_CHUNKS
+    )
     try:
         setup = (runtime.config.default_region, writer.postgres)
         for chunk in _parsed_chunks(path, header, setup, options, workers):
             rows = _take_rejects(chunk, rejects, report, options)
             if rows:
                 plan = _plan(runtime, rows, keys, pending, report)
-                pending.append(plan.new_keys())
+                pending.append(plan.keys)
                 writer.submit(plan)
             if options.on_progress:
                 options.on_progress(len(chunk))
@@ -136,7 +138,7 @@ def _plan(
     runtime: CareLoop,
     rows: list[ParsedRow],
     keys: KeyFilter,
-    pending: collections.deque[dict[Key, ParsedRow]],
+    pending: collections.deque[dict[Key, ParsedRow | int]],
     report: ImportReport,
 ) -> ChunkPlan:
     created = range(report.first_id or 0, (report.last_id or -1) + 1)
