@@ -150,7 +150,6 @@ def run_worker(
     dramatiq_worker.stop()
     if loop is not None:
         loop.join(timeout=interval + 5)
-    broker.emit_before("process_stop")
     broker.close()
 
 
