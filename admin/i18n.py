@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from urllib.parse import urlencode
 
 import flask_babel
 from flask import Flask, current_app, g, has_request_context, request, session
@@ -147,24 +148,15 @@ def _language_links() -> list[dict[str, Any]]:
     for code in i18n.SUPPORTED_LOCALES:
         args = request.args.to_dict(flat=False)
         args[QUERY_ARG] = [code]
-        query = "&".join(
-            f"{_quote(key)}={_quote(value)}" for key, values in args.items() for value in values
-        )
         links.append(
             {
                 "code": code,
                 "name": i18n.LANGUAGE_NAMES[code],
-                "url": f"{request.path}?{query}",
+                "url": f"{request.path}?{urlencode(args, doseq=True)}",
                 "active": code == current,
             }
         )
     return links
-
-
-def _quote(text: str) -> str:
-    from urllib.parse import quote
-
-    return quote(text, safe="")
 
 
 def _context() -> dict[str, Any]:
