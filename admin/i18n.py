@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import flask_babel
 from flask import Flask, current_app, g, has_request_context, request, session
@@ -83,7 +84,13 @@ def select_locale() -> str:
 def select_timezone() -> str:
     """Flask-Babel's time-zone selector: the page's patient's zone, else the clinic's."""
     zone = g.get("careloop_patient_timezone") if has_request_context() else None
-    return zone or getattr(_config(), "timezone", None) or "UTC"
+    if zone:
+        try:
+            ZoneInfo(zone)
+            return zone
+        except (ZoneInfoNotFoundError, ValueError):
+            pass  # a bad zone on a patient record must not break the page
+    return getattr(_config(), "timezone", None) or "UTC"
 
 
 def use_patient_locale(locale: str | None, time_zone: str | None = None) -> str:

@@ -141,6 +141,12 @@ def test_patient_page_uses_patient_language_and_zone(client: FlaskClient) -> Non
     assert 'href="/patient-page?lang=uk"' in html
 
 
+def test_bad_patient_zone_falls_back_to_clinic_zone(app: Flask) -> None:
+    with app.test_request_context("/"):
+        web_i18n.use_patient_locale("uk", "Not/AZone")
+        assert web_i18n.current_timezone() == "Asia/Seoul"
+
+
 def test_switcher_beats_patient_language(client: FlaskClient) -> None:
     html = client.get("/patient-page?lang=uk").get_data(as_text=True)
     assert "<p id=t>Увійти</p>" in html
