@@ -100,7 +100,10 @@ def use_patient_locale(locale: str | None, time_zone: str | None = None) -> str:
     g.careloop_patient_timezone = time_zone
     flask_babel.refresh()
     chosen = select_locale()
-    i18n.set_locale(chosen)
+    if "careloop_locale_token" in g:
+        i18n.set_locale(chosen)  # undone with the request's own token at teardown
+    else:  # a request context without our before-request hook (tests, CLI)
+        g.careloop_locale_token = i18n.set_locale_token(chosen)
     return chosen
 
 

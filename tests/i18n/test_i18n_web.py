@@ -145,6 +145,8 @@ def test_bad_patient_zone_falls_back_to_clinic_zone(app: Flask) -> None:
     with app.test_request_context("/"):
         web_i18n.use_patient_locale("uk", "Not/AZone")
         assert web_i18n.current_timezone() == "Asia/Seoul"
+        assert i18n.current_locale() == "uk"
+    assert i18n.current_locale() == "en"  # not leaked past the request
 
 
 def test_switcher_beats_patient_language(client: FlaskClient) -> None:
