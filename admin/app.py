@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from flask import Flask, jsonify, render_template
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from admin import auth
 from admin.db import init_db
@@ -45,6 +46,10 @@ def create_app(config: Config | None = None, runtime: CareLoop | None = None) ->
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
     )
     app.extensions["careloop"] = runtime
+    if runtime.config.proxy_hops > 0:
+        # behind a TLS-terminating proxy: the client's address (audit) and scheme (cookies)
+        hops = runtime.config.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     _install_jinja(app)
     db = init_db(app, runtime)
     auth.init_app(app)

@@ -80,6 +80,8 @@ class Config:
     sms_optout_keywords: tuple[str, ...] = ()
     # back office: send the session cookie over HTTPS only (turn off for a plain-http demo)
     session_cookie_secure: bool = True
+    # back office: how many reverse proxies in front set X-Forwarded-For/-Proto (0: none)
+    proxy_hops: int = 0
     # languages: a JSON file adding to or replacing the per-language keywords (core/keywords.py)
     keywords_file: str = ""
 
@@ -122,6 +124,7 @@ class Config:
         "CARELOOP_SMS_SENDER": "sms_sender",
         "CARELOOP_SMS_OPTOUT_KEYWORDS": "sms_optout_keywords",
         "CARELOOP_SESSION_COOKIE_SECURE": "session_cookie_secure",
+        "CARELOOP_PROXY_HOPS": "proxy_hops",
         "CARELOOP_KEYWORDS_FILE": "keywords_file",
     }
 

@@ -156,3 +156,45 @@ def test_plugin_switch_without_csrf_token_is_refused(client, login_as, runtime):
     assert client.post("/admin/plugins/attribution/disable", data={}).status_code == 400
     runtime.plugins.refresh(force=True)
     assert "attribution" in runtime.plugins.enabled
+
+
+def test_audit_uses_the_forwarded_address_behind_a_trusted_proxy(runtime, make_user, patient_id):
+    from admin.app import create_app
+
+    runtime.config = runtime.config.with_overrides(proxy_hops=1)
+    client = create_app(runtime=runtime).test_client()
+    user_id = make_user("agent")
+    headers = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+    token = csrf_token_with(client, headers)
+    client.post(
+        "/login",
+        data={"username": "agent_user", "password": PASSWORD, "csrf_token": token},
+        headers=headers,
+    )
+    assert client.get(f"/admin/patient/{patient_id}", headers=headers).status_code == 200
+    with runtime.session() as session:
+        view = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.action == "view", AuditEvent.staff_user_id == user_id
+            )
+        ).one()
+    assert view.ip_address == "203.0.113.7"
+
+
+def csrf_token_with(client, headers):
+    import re
+
+    page = client.get("/login", headers=headers).get_data(as_text=True)
+    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+
+
+def test_forwarded_address_is_ignored_without_a_proxy(client, login_as, patient_id, runtime):
+    user_id = login_as("agent")
+    client.get(f"/admin/patient/{patient_id}", headers={"X-Forwarded-For": "198.51.100.9"})
+    with runtime.session() as session:
+        view = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.action == "view", AuditEvent.staff_user_id == user_id
+            )
+        ).one()
+    assert view.ip_address == "127.0.0.1"
