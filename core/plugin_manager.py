@@ -64,9 +64,16 @@ class PluginRecord:
     source: str
     module: ModuleType | None = None
     manifest: Manifest | None = None
-    error: str | None = None
+    #: why the plugin itself cannot load (import error, bad manifest, misspelt hook)
+    load_error: str | None = None
     blocked: bool = False
     migrations: str | None = None
+    #: why its dependencies make it unusable; recomputed by ``check_dependencies``
+    dependency_error: str | None = None
+
+    @property
+    def error(self) -> str | None:
+        return self.load_error or self.dependency_error
 
     @property
     def loadable(self) -> bool:
@@ -119,7 +126,7 @@ class PluginHost:
             dist = ep.dist.name if ep.dist else "?"
             source = f"entry point ({dist})"
             if ep.name in self.records and self.records[ep.name].source != source:
-                self.records[ep.name].error = f"name also used by {source}"
+                self.records[ep.name].load_error = f"name also used by {source}"
                 continue
             if ep.name in self.blocked:
                 self.records[ep.name] = PluginRecord(ep.name, source, blocked=True)
@@ -141,7 +148,7 @@ class PluginHost:
 
     def _fail(self, name: str, source: str, reason: str) -> None:
         logger.warning("plugin %s is broken: %s", name, reason)
-        self.records[name] = PluginRecord(name, source, error=reason)
+        self.records[name] = PluginRecord(name, source, load_error=reason)
 
     def add_module(
         self, module: Any, *, source: str = "test", expected_name: str | None = None
@@ -187,7 +194,9 @@ class PluginHost:
             try:
                 importlib.import_module(module_name)
             except Exception as exc:
-                rec.error = f"actors failed to import: {type(exc).__name__}: {exc}"
+                rec.load_error = f"actors failed to import: {type(exc).__name__}: {exc}"
+                if self.pm.is_registered(rec.module):
+                    self.pm.unregister(rec.module)
         self.check_dependencies()
 
     def remove(self, name: str) -> None:
@@ -206,7 +215,13 @@ class PluginHost:
         return None
 
     def check_dependencies(self) -> None:
-        """Mark plugins whose dependencies are missing, broken or cyclic as broken."""
+        """Mark plugins whose dependencies are missing, broken or cyclic as unusable.
+
+        Recomputed from scratch each time, so a dependency that appears later
+        (registered after its dependent) makes the dependent usable again.
+        """
+        for rec in self.records.values():
+            rec.dependency_error = None
         changed = True
         while changed:
             changed = False
@@ -217,7 +232,9 @@ class PluginHost:
                     dep_rec = self.records.get(dep)
                     if dep_rec is None or not dep_rec.loadable:
                         why = "not installed" if dep_rec is None else "unavailable"
-                        rec.error = str(PluginDependencyMissing(f"depends on {dep!r}, {why}"))
+                        rec.dependency_error = str(
+                            PluginDependencyMissing(f"depends on {dep!r}, {why}")
+                        )
                         changed = True
                         break
         for rec in self.records.values():
@@ -225,10 +242,7 @@ class PluginHost:
                 try:
                     self.requirements(rec.name)
                 except PluginDependencyCycle as exc:
-                    rec.error = str(exc)
-        for rec in self.records.values():
-            if rec.error and rec.module is not None and self.pm.is_registered(rec.module):
-                self.pm.unregister(rec.module)
+                    rec.dependency_error = str(exc)
         self._rebuild_callers()
 
     # -- dependency graph --------------------------------------------------
