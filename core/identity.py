@@ -11,6 +11,9 @@ from phonenumbers import NumberParseException, PhoneNumberFormat
 from core.errors import InvalidEmail, InvalidPhoneNumber
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: what a written phone number may contain besides digits (letters are refused, not
+#: read as keypad digits: in a CRM "0812-ABC" is a typo, not a vanity number)
+_PHONE_UNEXPECTED = re.compile(r"[^0-9\s()+\-./\u00a0]")
 _FAMILY_FIRST_SCRIPTS = ("CJK", "HANGUL", "HIRAGANA", "KATAKANA")
 
 
@@ -24,6 +27,11 @@ def normalize_phone(raw: str, region: str | None = None) -> str:
     text = (raw or "").strip()
     if not text:
         raise InvalidPhoneNumber("phone number is empty", field="phone")
+    bad = _PHONE_UNEXPECTED.search(text)
+    if bad:
+        raise InvalidPhoneNumber(
+            f"{raw!r} is not a phone number (unexpected character {bad.group()!r})", field="phone"
+        )
     if text.startswith("00"):
         text = "+" + text[2:]
     try:
