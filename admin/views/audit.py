@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, url_for
+from flask import abort
 from flask_admin.contrib.sqla import filters as f
 from markupsafe import Markup
 
-from admin.views.base import CareLoopModelView, Perm
+from admin.views.base import CareLoopModelView, Perm, record_url
 from core.i18n import lazy_gettext
 from core.models import AuditEvent
 
@@ -19,7 +19,7 @@ from core.models import AuditEvent
 def _patient(view: Any, context: Any, model: Any, name: str) -> Markup:
     if model.patient_id is None:
         return Markup("")
-    href = url_for("patient.record", patient_id=model.patient_id)
+    href = record_url(model.patient_id)
     return Markup('<a href="{}">#{}</a>').format(href, model.patient_id)
 
 

@@ -23,7 +23,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import abort, current_app, redirect, request, url_for
+from flask import abort, current_app, g, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.form import SecureForm
@@ -44,6 +44,7 @@ __all__ = [
     "current_role",
     "db_session",
     "get_runtime",
+    "record_url",
     "require",
 ]
 
@@ -79,6 +80,15 @@ def can(perm: Perm | str) -> bool:
 def client_ip() -> str | None:
     """The address the request came from (the WSGI server's view; use ProxyFix behind a proxy)."""
     return request.remote_addr
+
+
+def record_url(patient_id: int) -> str:
+    """URL of a patient's 360° page; ``url_for`` once per request, not once per list row."""
+    prefix = g.get("careloop_record_prefix")
+    if prefix is None:
+        prefix = url_for("patient.record", patient_id=0)[:-1]
+        g.careloop_record_prefix = prefix
+    return f"{prefix}{int(patient_id)}"
 
 
 def csrf_token() -> str:
@@ -166,6 +176,7 @@ class CareLoopModelView(_AccessMixin, ModelView):
     """
 
     form_base_class = SecureForm
+    list_template = "careloop/model_list.html"
     #: offer CSV export (to roles with ``export_permission``)
     allow_export: bool = False
     #: permission also needed for CSV export

@@ -14,13 +14,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import abort, url_for
+from flask import abort
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from markupsafe import Markup, escape
 from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from admin.views.base import CareLoopModelView, Perm, can, db_session, get_runtime
+from admin.views.base import CareLoopModelView, Perm, can, db_session, get_runtime, record_url
 from core.errors import InvalidEmail
 from core.i18n import lazy_gettext
 from core.identity import looks_like_email, normalize_email, sort_key, try_normalize_phone
@@ -247,7 +247,7 @@ def _has_letters(text: str) -> bool:
 def _name_link(view: Any, context: Any, model: Patient, name: str) -> Markup:
     if not can(Perm.PATIENT_RECORD):
         return escape(model.display_name)
-    href = url_for("patient.record", patient_id=model.id)
+    href = record_url(model.id)
     return Markup('<a href="{}">{}</a>').format(href, model.display_name)
 
 

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import url_for
 from flask_admin.contrib.sqla import filters as f
 from markupsafe import Markup
 from sqlalchemy.orm import joinedload
 
-from admin.views.base import CareLoopModelView, Perm, can
+from admin.views.base import CareLoopModelView, Perm, can, record_url
 from core.i18n import lazy_gettext
 from core.models import Appointment, Interaction
 
@@ -24,7 +23,7 @@ def patient_link(view: Any, context: Any, model: Any, name: str) -> Markup:
         return Markup("")
     if not can(Perm.PATIENT_RECORD):
         return Markup("{}").format(patient.display_name)
-    href = url_for("patient.record", patient_id=patient.id)
+    href = record_url(patient.id)
     return Markup('<a href="{}">{}</a>').format(href, patient.display_name)
 
 
