@@ -5,7 +5,9 @@ answers "might the database already have this key?" in memory: keys it has
 never seen (almost every key of a file of new patients) are not looked up in
 the database at all.  False positives only cost a lookup; there are no false
 negatives, so deduplication stays exact.  16 bits and 3 hashes per key: about
-0.5% false positives, 2 MB per million keys.
+0.5% false positives, 2 MB per million keys.  Patients that *other* processes
+create while an import runs are not in the filter: a row matching only such a
+patient becomes a new record (merge them afterwards).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 The main process reads records and hands chunks to a pool of worker processes
 (phone parsing is the cost); at most a few chunks are in flight, so memory
 stays bounded whatever the file's size.  Parsed chunks come back in file
-order and are planned (deduplicated) and written one transaction per chunk;
+order and are planned (deduplicated) by the main thread, then written by the
+writer thread (:mod:`core.importer.writer`), one transaction per chunk;
 ``careloop_on_patients_imported`` fires after each commit.  One audit event
 describes the whole import.
 """
