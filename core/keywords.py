@@ -183,6 +183,8 @@ class Keywords:
                     key = _compact(keyword)
                     if key:
                         self._index.setdefault(key, []).append((intent, locale, keyword))
+        #: keys searched for inside Chinese and Korean text (two characters or more)
+        self._cjk_keys = [key for key in self._index if len(key) >= 2 and _is_cjk(key)]
 
     def for_intent(self, intent: str, locale: str | None = None) -> tuple[str, ...]:
         """The words of *intent*, for one language or (``None``) all of them."""
@@ -236,10 +238,11 @@ class Keywords:
                             found.append(entry)
         compact = text.replace(" ", "")
         if _is_cjk(compact) and len(compact) <= MAX_CJK_CHARS:
-            for key, entries in self._index.items():
-                if len(key) >= 2 and _is_cjk(key) and key in compact:
-                    found.extend(e for e in entries if e[0] != OPT_IN)
-        return [entry for entry in found if entry[0] != OPT_IN and len(_compact(entry[2])) > 1]
+            for key in self._cjk_keys:
+                if key in compact:
+                    found.extend(self._index[key])
+        # a one-letter keyword (Y, N, Д) counts only as the whole message
+        return [entry for entry in found if entry[0] != OPT_IN and len(entry[2].strip()) > 1]
 
     @staticmethod
     def _best(entries: list[tuple[str, str, str]], locale: str | None, exact: bool) -> KeywordMatch:
