@@ -420,3 +420,78 @@ def test_demo_serves_health_and_prints_logins(tmp_path):
     for login in DEMO_LOGINS:
         assert login.username in output and login.password in output
     assert (tmp_path / "careloop-demo.db").exists()
+
+
+def _refusals(reason: str) -> list[tuple[str, str]]:
+    """``no_channel:whatsapp=no_consent,sms=opted_out`` -> [(channel, why), ...]."""
+    code, _, detail = reason.partition(":")
+    if code != "no_channel":
+        return []
+    return [tuple(item.split("=", 1)) for item in detail.split(",") if "=" in item]
+
+
+def test_demo_queues_reminders_and_a_recall_that_policy_sorts(runtime, run_jobs):
+    """The outbox after a small demo: sent on the console, suppressed with reasons, waiting."""
+    from core.cli.demo import drain_jobs
+    from core.demo.outreach import RECALL_TEMPLATE, message_counts
+    from core.messaging.default_templates import APPOINTMENT_REMINDER
+    from core.models import MessageTemplate, OutboundMessage
+    from core.services.consent import has_consent
+
+    # quiet hours depend on the wall clock in each patient's zone: off, so the run is repeatable
+    runtime.config = runtime.config.with_overrides(quiet_hours="off")
+    summary = load_demo(runtime, patients=40, seed=SEED)
+    outreach = summary.outreach
+    assert outreach.templates >= 6 * 5  # 4 default keys and the recall, six languages each
+    assert drain_jobs(timeout_ms=60_000)
+    counts = message_counts(runtime)
+    with runtime.session() as s:
+        messages = list(s.scalars(select(OutboundMessage)))
+        locales = set(
+            s.scalars(select(MessageTemplate.locale).where(MessageTemplate.key == RECALL_TEMPLATE))
+        )
+        assert locales == {"en", "id", "zh", "ru", "uk", "ko"}
+        reminders = [m for m in messages if m.template_key == APPOINTMENT_REMINDER]
+        upcoming = s.scalar(
+            select(func.count())
+            .select_from(Appointment)
+            .where(Appointment.scheduled_start > dt.datetime.now(dt.UTC))
+            .where(Appointment.status.in_(("booked", "confirmed")))
+        )
+        assert len(reminders) == outreach.reminders == upcoming
+        assert all(m.purpose == "care" for m in reminders)
+        waiting = [m for m in reminders if m.status == "queued" and m.enqueued_at is None]
+        assert len(waiting) == outreach.reminders_waiting  # not due: untouched in the database
+        for m in reminders:  # each in the patient's language
+            assert m.locale == s.get(Patient, m.patient_id).preferred_language
+        assert len(counts) >= 3, counts
+        sent = [m for m in messages if m.status in ("sent", "delivered", "read")]
+        suppressed = [m for m in messages if m.status == "suppressed"]
+        assert any(m.provider_message_id.startswith("console-") for m in sent)
+        assert suppressed and all(m.status_reason for m in suppressed)
+        assert outreach.earlier_sent > 0
+        assert any(m.status_reason == "frequency_cap" for m in suppressed)
+        assert all(m.status != "failed" for m in messages)
+        for m in sent:  # consent for the channel it went out on, for its purpose
+            assert has_consent(s, m.patient_id, m.channel, m.purpose), m
+            assert m.rendered_body and m.sent_at is not None
+        for m in suppressed:  # refused for consent: really no current consent
+            for channel, why in _refusals(m.status_reason):
+                if why in ("no_consent", "opted_out"):
+                    assert not has_consent(s, m.patient_id, channel, m.purpose), m
+        names = {m.patient_id: s.get(Patient, m.patient_id).display_name for m in sent}
+
+    from admin.app import create_app
+    from tests.admin.conftest import sign_in
+
+    app = create_app(runtime=runtime)
+    app.config["TESTING"] = True
+    client = app.test_client()
+    client.environ_base["wsgi.url_scheme"] = "https"
+    admin = DEMO_LOGINS[0]
+    assert sign_in(client, admin.username, admin.password).status_code == 302
+    response = client.get("/admin/outbox/")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "suppressed" in page.lower()
+    assert any(name in page for name in names.values()) or "delivered" in page.lower()

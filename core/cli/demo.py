@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
+from dramatiq.errors import QueueJoinTimeout
 
 from core import tasks
 from core.audit import Actor
 from core.cli.base import CliState, fail, pass_state
 from core.demo import DEFAULT_PATIENTS, DEFAULT_SEED, DemoSummary, count_patients, load_demo
 from core.demo.loader import DEMO_LOGINS, demo_loaded
+from core.demo.outreach import message_counts
 from core.i18n import gettext as _
 from core.runtime import CareLoop, create, set_process_runtime
 
@@ -55,20 +58,48 @@ def _echo_summary(summary: DemoSummary) -> None:
     )
 
 
+def _echo_messages(runtime: CareLoop) -> None:
+    """One line: the outbox by status (console channel: nothing left the machine)."""
+    counts = message_counts(runtime)
+    accepted = sum(counts.get(status, 0) for status in ("sent", "delivered", "read"))
+    click.echo(
+        _(
+            "Messages: %(total)s in the outbox: %(queued)s queued, %(sent)s sent "
+            "(console channel), %(suppressed)s suppressed by policy, %(failed)s failed.",
+            total=sum(counts.values()),
+            queued=counts.get("queued", 0) + counts.get("sending", 0),
+            sent=accepted,
+            suppressed=counts.get("suppressed", 0),
+            failed=counts.get("failed", 0),
+        )
+    )
+
+
 def _load(runtime: CareLoop, patients: int, seed: int) -> DemoSummary:
     with click.progressbar(length=patients, label=_("Loading demo patients")) as bar:
         return load_demo(runtime, patients=patients, seed=seed, progress=bar.update)
 
 
-def _drain_jobs() -> None:
-    """Let the embedded worker finish what loading queued (first touches...)."""
+def drain_jobs(timeout_ms: int = JOBS_TIMEOUT_MS) -> bool:
+    """Let the embedded worker finish the jobs due now (first touches, messages to send).
+
+    Jobs delayed into the future (a message deferred until quiet hours end) are
+    not waited for: their rows stay queued in the database, where the sweeper
+    finds them again.  :returns: False when *timeout_ms* ran out first.
+    """
     import dramatiq
+    from dramatiq.common import join_queue
 
     if not tasks.is_embedded():
-        return
+        return True
     broker = dramatiq.get_broker()
-    for queue in list(broker.get_declared_queues()):
-        broker.join(queue, timeout=JOBS_TIMEOUT_MS)
+    deadline = time.monotonic() + timeout_ms / 1000
+    for name in list(broker.get_declared_queues()):
+        try:
+            join_queue(broker.queues[name], timeout=max(0.0, deadline - time.monotonic()))
+        except (KeyError, QueueJoinTimeout):
+            return False
+    return True
 
 
 def _serve(runtime: CareLoop, host: str, port: int) -> None:
@@ -148,9 +179,12 @@ def demo(
         tasks.start_embedded_worker()
         _echo_logins(summary)
         if serve:
+            _echo_messages(runtime)
             _serve(runtime, host, port)
         else:
-            _drain_jobs()
+            if not drain_jobs():
+                click.echo(_("Some background jobs were still running; they continue later."))
+            _echo_messages(runtime)
     finally:
         tasks.stop_embedded_worker()
         set_process_runtime(None)

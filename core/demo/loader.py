@@ -16,6 +16,7 @@ from core.audit import Actor, record
 from core.db import utcnow
 from core.demo.activity import ClinicRefs, DoctorRef, ServiceRef, Story
 from core.demo.clinic import DEPARTMENTS, DOCTORS, SERVICES, price_in
+from core.demo.outreach import OutreachSummary, queue_outreach
 from core.demo.people import DemoPerson, make_people
 from core.identity import normalize_phone
 from core.models import (
@@ -75,6 +76,8 @@ class DemoSummary:
     logins: list[DemoLogin] = field(default_factory=list)
     #: logins that existed before: their passwords were left unchanged
     existing_logins: list[str] = field(default_factory=list)
+    #: reminders and the recall campaign queued in the outbox
+    outreach: OutreachSummary = field(default_factory=OutreachSummary)
 
 
 def count_patients(runtime: CareLoop) -> int:
@@ -120,6 +123,7 @@ def load_demo(
     with runtime.transaction() as session:
         details = {"patients": len(people), "seed": seed, "beside_existing": beside}
         record(session, Actor.system("demo"), "load", "demo", details=details)
+    summary.outreach = queue_outreach(runtime, anchor=now)
     with runtime.session() as session:
         summary.patients = len(people)
         summary.departments = _count(session, Department)
