@@ -443,7 +443,7 @@ def test_demo_queues_reminders_and_a_recall_that_policy_sorts(runtime, run_jobs)
     summary = load_demo(runtime, patients=40, seed=SEED)
     outreach = summary.outreach
     assert outreach.templates >= 6 * 5  # 4 default keys and the recall, six languages each
-    assert drain_jobs(timeout_ms=60_000)
+    assert drain_jobs(runtime, timeout_ms=60_000)
     counts = message_counts(runtime)
     with runtime.session() as s:
         messages = list(s.scalars(select(OutboundMessage)))

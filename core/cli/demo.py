@@ -13,7 +13,7 @@ from core.audit import Actor
 from core.cli.base import CliState, fail, pass_state
 from core.demo import DEFAULT_PATIENTS, DEFAULT_SEED, DemoSummary, count_patients, load_demo
 from core.demo.loader import DEMO_LOGINS, demo_loaded
-from core.demo.outreach import message_counts
+from core.demo.outreach import due_on_broker, message_counts
 from core.i18n import gettext as _
 from core.runtime import CareLoop, create, set_process_runtime
 
@@ -80,12 +80,14 @@ def _load(runtime: CareLoop, patients: int, seed: int) -> DemoSummary:
         return load_demo(runtime, patients=patients, seed=seed, progress=bar.update)
 
 
-def drain_jobs(timeout_ms: int = JOBS_TIMEOUT_MS) -> bool:
+def drain_jobs(runtime: CareLoop, timeout_ms: int = JOBS_TIMEOUT_MS) -> bool:
     """Let the embedded worker finish the jobs due now (first touches, messages to send).
 
     Jobs delayed into the future (a message deferred until quiet hours end) are
     not waited for: their rows stay queued in the database, where the sweeper
-    finds them again.  :returns: False when *timeout_ms* ran out first.
+    finds them again.  Messages due now are also watched in the database: a job
+    given a delay waits in the broker's delay queue before its queue sees it.
+    :returns: False when *timeout_ms* ran out first.
     """
     import dramatiq
     from dramatiq.common import join_queue
@@ -99,6 +101,10 @@ def drain_jobs(timeout_ms: int = JOBS_TIMEOUT_MS) -> bool:
             join_queue(broker.queues[name], timeout=max(0.0, deadline - time.monotonic()))
         except (KeyError, QueueJoinTimeout):
             return False
+    while due_on_broker(runtime):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
     return True
 
 
@@ -182,7 +188,7 @@ def demo(
             _echo_messages(runtime)
             _serve(runtime, host, port)
         else:
-            if not drain_jobs():
+            if not drain_jobs(runtime):
                 click.echo(_("Some background jobs were still running; they continue later."))
             _echo_messages(runtime)
     finally:

@@ -241,3 +241,18 @@ def message_counts(runtime: CareLoop) -> dict[str, int]:
             select(OutboundMessage.status, func.count()).group_by(OutboundMessage.status)
         )
         return {status: count for status, count in rows}
+
+
+def due_on_broker(runtime: CareLoop) -> int:
+    """Queued messages handed to the broker that are due now (a worker should take them)."""
+    from sqlalchemy import func
+
+    from core.models import OutboundMessage
+
+    with runtime.session() as session:
+        query = select(func.count()).where(
+            OutboundMessage.status.in_(("queued", "sending")),
+            OutboundMessage.enqueued_at.is_not(None),
+            OutboundMessage.scheduled_at <= utcnow(),
+        )
+        return session.scalar(query) or 0
