@@ -90,13 +90,15 @@ def drain_jobs(runtime: CareLoop, timeout_ms: int = JOBS_TIMEOUT_MS) -> bool:
     :returns: False when *timeout_ms* ran out first.
     """
     import dramatiq
-    from dramatiq.common import join_queue
+    from dramatiq.common import join_queue, q_name
 
     if not tasks.is_embedded():
         return True
     broker = dramatiq.get_broker()
     deadline = time.monotonic() + timeout_ms / 1000
     for name in list(broker.get_declared_queues()):
+        if q_name(name) != name:  # a delay queue: its jobs are due later
+            continue
         try:
             join_queue(broker.queues[name], timeout=max(0.0, deadline - time.monotonic()))
         except (KeyError, QueueJoinTimeout):
