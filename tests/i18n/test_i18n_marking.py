@@ -48,8 +48,18 @@ ALLOWED_TEXT = {
     "API",
     "URL",
 }
-#: (path relative to the repository, literal) accepted on purpose
-ALLOWED: set[tuple[str, str]] = set()
+#: (path relative to the repository, literal) accepted on purpose.  The four below are
+#: operator output of worker/webhook commands that their owners have yet to mark
+#: (listed in the languages report); remove each entry once it is wrapped in _().
+ALLOWED: set[tuple[str, str]] = {
+    (
+        "core/cli/worker.py",
+        "careloop worker needs a broker: set CARELOOP_BROKER_URL (redis:// or amqp://)",
+    ),
+    ("core/cli/worker.py", "careloop worker: \x00 threads, prefetch \x00, queues \x00"),
+    ("plugins/webhooks/cli.py", "\x00: \x00 event(s) processed"),
+    ("plugins/webhooks/cli.py", "\x00 event(s) deleted"),
+}
 
 _PLACEHOLDER = re.compile(r"%\(\w+\)[-#0 +]*\d*(?:\.\d+)?[sdifr]|%[sdifr]|\{[^{}]*\}|\x00")
 _WORD = re.compile(r"[^\W\d_]{2,}")
