@@ -83,6 +83,7 @@ setup(
         "test": [
             "pytest>=8,<10",
             "pytest-xdist>=3.5,<4",
+            "pytest-timeout>=2.2,<3",
             "hypothesis>=6.100,<7",
             "playwright>=1.45,<2",
             "dramatiq[redis]>=1.17,<3",

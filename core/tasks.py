@@ -97,12 +97,26 @@ def start_embedded_worker(threads: int = 2) -> dramatiq.Worker | None:
         return worker
 
 
+def stop_worker(worker: dramatiq.Worker) -> None:
+    """Stop *worker* and detach it from its broker.
+
+    dramatiq leaves a stopped worker's middleware on the broker; it would then
+    start consumers for queues declared later, which take jobs and never run
+    them (a later ``broker.join`` waits forever).
+    """
+    worker.stop()
+    broker = worker.broker
+    broker.middleware[:] = [
+        m for m in broker.middleware if getattr(m, "worker", None) is not worker
+    ]
+
+
 def stop_embedded_worker() -> None:
     with _lock:
         worker = _state["worker"]
         _state["worker"] = None
     if worker is not None:
-        worker.stop()
+        stop_worker(worker)
 
 
 def plugin_actor(plugin: str, **options: Any) -> Callable[[F], dramatiq.Actor]:

@@ -30,6 +30,7 @@ from core.config import Config
 from core.db import Base, make_engine
 from core.models import PluginState
 from core.runtime import CareLoop, set_process_runtime
+from core.tasks import stop_worker
 
 POSTGRES_URL_ENV = "CARELOOP_TEST_POSTGRES_URL"
 REQUIRE_POSTGRES_ENV = "CARELOOP_TEST_REQUIRE_POSTGRES"
@@ -178,18 +179,13 @@ def run_jobs(runtime: CareLoop) -> Iterator[Callable[[], None]]:
     worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=50)
     worker.start()
 
-    def run() -> None:
+    def run(timeout_ms: int = 120_000) -> None:
         for queue in list(broker.get_declared_queues()):
-            broker.join(queue, fail_fast=True)
+            broker.join(queue, fail_fast=True, timeout=timeout_ms)
         worker.join()
 
     try:
         yield run
     finally:
-        worker.stop()
-        # dramatiq leaves a stopped worker's middleware on the broker: it would start
-        # consumers for queues declared later, which take jobs and never run them
-        broker.middleware[:] = [
-            m for m in broker.middleware if getattr(m, "worker", None) is not worker
-        ]
+        stop_worker(worker)
         broker.flush_all()
