@@ -40,7 +40,11 @@ def test_email_is_lower_cased_and_checked():
 
 @pytest.mark.parametrize(
     ("given", "family", "display"),
-    [("小明", "李", "李小明"), ("민수", "김", "김민수"), ("Сергій", "Коваленко", "Сергій Коваленко")],
+    [
+        ("小明", "李", "李小明"),
+        ("민수", "김", "김민수"),
+        ("Сергій", "Коваленко", "Сергій Коваленко"),
+    ],
 )
 def test_display_name_order_follows_the_script(given, family, display):
     assert compose_display_name(given, family) == display
