@@ -54,6 +54,24 @@ def _page(title: str, text: str, status: int, confirm: str | None = None) -> tup
     return page, status
 
 
+def _speak_the_patients_language(runtime: object, message_id: int) -> None:
+    """Show the page in the message's language (else the patient's), unless the
+    visitor picked another one with the switcher."""
+    from sqlalchemy import select
+
+    from admin.i18n import use_patient_locale
+    from core.models import OutboundMessage, Patient
+
+    with runtime.session() as session:  # type: ignore[attr-defined]
+        row = session.execute(
+            select(OutboundMessage.locale, Patient.preferred_language, Patient.time_zone)
+            .join(Patient, Patient.id == OutboundMessage.patient_id)
+            .where(OutboundMessage.id == message_id)
+        ).first()
+    if row is not None:
+        use_patient_locale(row.locale or row.preferred_language, row.time_zone)
+
+
 @blueprint.route("/unsubscribe/<token>", methods=["GET", "POST"])
 def unsubscribe(token: str) -> tuple[str, int]:
     """GET asks to confirm; POST (the button, or a mail client's one-click) unsubscribes."""
@@ -62,6 +80,7 @@ def unsubscribe(token: str) -> tuple[str, int]:
     if message_id is None:
         text = _("This unsubscribe link is not valid. Please use the link from your e-mail.")
         return _page(_("Link not valid"), text, 404)
+    _speak_the_patients_language(runtime, message_id)
     if request.method == "GET":
         text = _("Do you want to stop receiving marketing e-mails from us?")
         return _page(_("Unsubscribe"), text, 200, confirm=_("Unsubscribe"))

@@ -241,3 +241,14 @@ def test_a_forged_unsubscribe_token_changes_nothing(client, session, actor):
     for token in ("abc", make_token(type("C", (), {"effective_secret_key": "other"})(), row.id)):
         assert client.post(f"/unsubscribe/{token}").status_code == 404
     assert consent.has_consent(session, patient.id, "email", "marketing")
+
+
+def test_unsubscribe_page_speaks_the_patients_language(client, email_runtime, session, actor):
+    patient, row = patient_with_mail(session, actor)
+    patient.preferred_language = "uk"
+    session.commit()
+    url = f"/unsubscribe/{make_token(email_runtime.config, row.id)}"
+    english = client.get(url, headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Ви хочете відмовитися від наших рекламних листів?" in english
+    chosen = client.get(url + "?lang=id", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Apakah Anda ingin berhenti menerima email pemasaran dari kami?" in chosen
