@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from core.models import AuditEvent
@@ -61,3 +63,32 @@ def record(
     )
     session.add(event)
     return event
+
+
+def record_views(
+    session: Session,
+    actor: Actor,
+    patient_ids: Iterable[int],
+    *,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Record that *actor* saw these patients, in one statement (screen pops, lookups).
+
+    Same rows as :func:`record` with ``action="view"``, written at once rather than
+    through the unit of work (a Core statement); committed with the session's transaction.
+    """
+    rows = [
+        {
+            "staff_user_id": actor.staff_user_id,
+            "actor": actor.label,
+            "action": "view",
+            "entity_type": "patient",
+            "entity_id": str(patient_id),
+            "patient_id": patient_id,
+            "ip_address": actor.ip_address,
+            "details": details or {},
+        }
+        for patient_id in patient_ids
+    ]
+    if rows:
+        session.connection().execute(insert(AuditEvent.__table__), rows)

@@ -258,3 +258,19 @@ def test_bulk_logging_refuses_a_bad_item_and_writes_nothing(runtime, actor):
     with runtime.session() as s:
         assert patient_timeline(s, runtime.plugins, pid).entries == []
         assert log_interactions(s, pid, [], actor) == []
+
+
+def test_logging_needs_an_existing_patient_but_not_a_committed_one(runtime, actor):
+    from core.errors import PatientNotFound
+    from core.models import Interaction
+
+    with pytest.raises(PatientNotFound), runtime.transaction() as s:
+        _call(s, 987_654, actor, T0)
+    with runtime.transaction() as s:
+        # created in this transaction: found in the session, then (expunged) by query
+        pid = create_patient(s, PatientInput(given_name="Dewi"), actor).id
+        _call(s, pid, actor, T0)
+        s.expunge_all()
+        _call(s, pid, actor, T0 + dt.timedelta(minutes=1))
+    with runtime.session() as s:
+        assert s.query(Interaction).filter_by(patient_id=pid).count() == 2

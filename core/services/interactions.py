@@ -14,7 +14,7 @@ from core.audit import Actor, record
 from core.errors import ValidationError
 from core.models import Interaction
 from core.models.enums import Channel, Direction, InteractionKind
-from core.services.patients import get_patient
+from core.services.patients import require_patient
 from core.services.validation import aware, choice
 
 
@@ -133,7 +133,7 @@ def log_interaction(
         campaign_id=campaign_id,
         lead_source=lead_source,
     )
-    get_patient(session, patient_id, audit_view=False)
+    require_patient(session, patient_id)
     interaction = Interaction(**values)
     session.add(interaction)
     session.flush()
@@ -157,11 +157,17 @@ def log_interactions(
         (_interaction_values(patient_id, **{"actor": actor, **item}), item.get("actor", actor))
         for item in items
     ]
-    get_patient(session, patient_id, audit_view=False)
-    ids = session.scalars(
-        insert(Interaction).returning(Interaction.id, sort_by_parameter_order=True),
-        [values for values, _ in rows],
-    ).all()
+    require_patient(session, patient_id)
+    table = Interaction.__table__
+    ids = (
+        session.connection()
+        .execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True),
+            [values for values, _ in rows],
+        )
+        .scalars()
+        .all()
+    )
     for (values, who), interaction_id in zip(rows, ids, strict=True):
         _logged(session, values, interaction_id, who)
     return list(ids)

@@ -286,6 +286,24 @@ def get_patient(
     return patient
 
 
+_PATIENT_EXISTS = select(Patient.id).where(Patient.id == bindparam("patient_id"))
+
+
+def require_patient(session: Session, patient_id: int) -> None:
+    """Raise :class:`PatientNotFound` unless the patient exists (no full load).
+
+    For writes that only need the id to be valid (logging an interaction):
+    answered from the session when the patient is loaded there, else by an
+    indexed one-column query.
+    """
+    if session.identity_map.get(session.identity_key(Patient, patient_id)) is not None:
+        return
+    if session.autoflush:
+        session.flush()  # a patient added in this session counts; a no-op when clean
+    if session.connection().execute(_PATIENT_EXISTS, {"patient_id": patient_id}).first() is None:
+        raise PatientNotFound(f"patient {patient_id} does not exist")
+
+
 def update_patient(
     session: Session, patient_id: int, changes: dict[str, Any], actor: Actor
 ) -> list[str]:

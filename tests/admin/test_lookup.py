@@ -10,6 +10,7 @@ from sqlalchemy import select
 from core.audit import Actor
 from core.models import AuditEvent, Interaction
 from core.services.appointments import book_appointment
+from core.services.interactions import log_interaction
 from core.services.patients import PatientInput, create_patient
 from tests.admin.conftest import TELEPHONY_TOKEN, csrf_token
 
@@ -143,3 +144,49 @@ def test_telephony_several_or_no_matches_log_nothing(client, patient_id, runtime
     assert data["matched"] == 2 and data["interaction_id"] is None
     assert _call(client, caller="not a number").status_code == 400
     assert _call(client).status_code == 400
+
+
+def test_telephony_summaries_of_several_candidates(client, patient_id, runtime):
+    """Each candidate gets its own next appointment and newest interactions, at most five."""
+    actor = Actor.system("test")
+    now = dt.datetime.now(dt.UTC)
+    with runtime.transaction() as session:
+        twin = create_patient(
+            session, PatientInput(given_name="Twin", phones=["081234567890"]), actor
+        ).id
+        for minutes in range(7):
+            log_interaction(
+                session,
+                twin,
+                channel="whatsapp",
+                direction="outbound",
+                kind="message",
+                subject=f"m{minutes}",
+                started_at=now - dt.timedelta(hours=1, minutes=minutes),
+                actor=actor,
+            )
+        for days in (9, 3):
+            book_appointment(
+                session, twin, scheduled_start=now + dt.timedelta(days=days), actor=actor
+            )
+    data = _call(client, caller="0812-3456-7890").get_json()
+    by_id = {p["id"]: p for p in data["patients"]}
+    assert set(by_id) == {patient_id, twin} and data["interaction_id"] is None
+    assert [i["subject"] for i in by_id[twin]["last_interactions"]] == [
+        "m0",
+        "m1",
+        "m2",
+        "m3",
+        "m4",
+    ]
+    assert by_id[twin]["next_appointment"]["start"].startswith(
+        (now + dt.timedelta(days=3)).date().isoformat()
+    )
+    assert by_id[patient_id]["next_appointment"] is None
+    with runtime.session() as session:
+        views = session.scalars(
+            select(AuditEvent.patient_id).where(
+                AuditEvent.action == "view", AuditEvent.actor == "telephony"
+            )
+        ).all()
+    assert sorted(views) == sorted([patient_id, twin])
