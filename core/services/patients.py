@@ -19,6 +19,7 @@ from core import events
 from core.audit import Actor, record
 from core.config import config_of
 from core.db import utcnow
+from core.driver_query import DriverQuery
 from core.errors import (
     DuplicateRecord,
     InvalidPhoneNumber,
@@ -436,15 +437,12 @@ def _by_contact(*kinds: str) -> Select[Any]:
     )
 
 
-_BY_PHONE = _by_contact(ContactKind.PHONE.value, ContactKind.WHATSAPP.value)
-_BY_EMAIL = _by_contact(ContactKind.EMAIL.value)
+_BY_PHONE = DriverQuery(_by_contact(ContactKind.PHONE.value, ContactKind.WHATSAPP.value), "value")
+_BY_EMAIL = DriverQuery(_by_contact(ContactKind.EMAIL.value), "value")
 
 
-def _matches(session: Session, statement: Select[Any], value: str) -> list[PatientMatch]:
-    if session.autoflush:
-        session.flush()  # a no-op on a clean session; keeps autoflush semantics
-    rows = session.connection().execute(statement, {"value": value})
-    return [PatientMatch.from_row(row) for row in rows]
+def _matches(session: Session, query: DriverQuery, value: str) -> list[PatientMatch]:
+    return [PatientMatch(*row) for row in query.rows(session, value=value)]
 
 
 def find_by_phone(

@@ -1,0 +1,83 @@
+"""Hot-path reads compiled once and run on the driver's cursor.
+
+SQLAlchemy's per-execution work (cache key, execution context, result
+metadata) costs about as much as the database's own work for a one-row
+indexed lookup.  A :class:`DriverQuery` is an ordinary Core ``select`` that is
+compiled once per dialect; each call then hands the cached SQL string to the
+DBAPI cursor of the session's own connection (so it runs inside the session's
+transaction) and applies the columns' result processors itself, which keeps
+types such as ``Date`` on SQLite and :class:`core.db.UTCDateTime` right.
+On PostgreSQL psycopg prepares the repeated statement on the server by itself.
+
+Use it only where a benchmark shows the overhead matters (the caller-ID
+lookup); parameters must be plain values the driver takes as they are
+(``str``, ``int``): no bind processors are applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Dialect, Select
+from sqlalchemy.orm import Session
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    #: parameter names in placeholder order, for positional drivers (SQLite's ``?``)
+    positions: tuple[str, ...] | None
+    #: values of the statement's own constants (limits, literals), by name
+    constants: dict[str, Any]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+
+
+class DriverQuery:
+    """A Core ``select`` with named bind parameters, run on the DBAPI cursor."""
+
+    def __init__(self, statement: Select[Any], *parameters: str) -> None:
+        self.statement = statement
+        self.parameters = parameters
+        self._by_dialect: dict[str, _Compiled] = {}
+
+    def _compiled(self, dialect: Dialect) -> _Compiled:
+        found = self._by_dialect.get(dialect.name)
+        if found is None:
+            compiled = self.statement.compile(dialect=dialect)
+            constants = compiled.construct_params({name: None for name in self.parameters})
+            for name in self.parameters:
+                constants.pop(name)
+            positions = tuple(compiled.positiontup) if compiled.positional else None
+            processors = tuple(
+                column.type.dialect_impl(dialect).result_processor(dialect, None)
+                for column in self.statement.selected_columns
+            )
+            found = _Compiled(compiled.string, positions, constants, processors)
+            self._by_dialect[dialect.name] = found
+        return found
+
+    def rows(self, session: Session, **values: Any) -> list[tuple[Any, ...]]:
+        """Run in *session*'s transaction (flushing it first, as a query would)."""
+        if session.autoflush:
+            session.flush()  # a no-op on a clean session
+        connection = session.connection()
+        compiled = self._compiled(connection.dialect)
+        params: dict[str, Any] = {**compiled.constants, **values}
+        cursor = connection.connection.cursor()
+        try:
+            if compiled.positions is None:
+                cursor.execute(compiled.sql, params)
+            else:
+                cursor.execute(compiled.sql, tuple(params[name] for name in compiled.positions))
+            fetched = cursor.fetchall()
+        finally:
+            cursor.close()
+        processors = compiled.processors
+        if not any(processors):
+            return [tuple(row) for row in fetched]
+        return [
+            tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=True))
+            for row in fetched
+        ]

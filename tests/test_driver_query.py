@@ -1,0 +1,50 @@
+"""DriverQuery: a Core select run on the driver's cursor gives what SQLAlchemy would."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import bindparam, select
+
+from core.driver_query import DriverQuery
+from core.models import Interaction, Patient
+from core.services.interactions import log_interaction
+from core.services.patients import PatientInput, create_patient
+
+BY_FAMILY = DriverQuery(
+    select(Patient.id, Patient.birth_date, Patient.created_at)
+    .where(Patient.family_name == bindparam("family"), Patient.archived_at.is_(None))
+    .order_by(Patient.id)
+    .limit(2),
+    "family",
+)
+
+
+def test_same_rows_and_types_as_sqlalchemy(runtime, actor):
+    with runtime.transaction() as s:
+        for given in ("Ayu", "Bayu", "Citra"):
+            create_patient(
+                s,
+                PatientInput(
+                    given_name=given, family_name="Lestari", birth_date=dt.date(1990, 5, 17)
+                ),
+                actor,
+            )
+    with runtime.session() as s:
+        rows = BY_FAMILY.rows(s, family="Lestari")
+        expected = s.execute(BY_FAMILY.statement, {"family": "Lestari"}).all()
+    assert rows == [tuple(r) for r in expected] and len(rows) == 2  # the LIMIT constant kept
+    assert rows[0][1] == dt.date(1990, 5, 17)  # Date on SQLite too
+    assert rows[0][2].tzinfo is not None  # UTCDateTime's processor applied
+
+
+def test_runs_in_the_sessions_transaction_after_its_pending_changes(runtime, actor):
+    with runtime.transaction() as s:
+        pid = create_patient(s, PatientInput(given_name="Eka", family_name="Wijaya"), actor).id
+        log_interaction(s, pid, channel="phone", direction="inbound", kind="call", actor=actor)
+        s.get(Patient, pid).family_name = "Wijayakusuma"  # pending: flushed by rows()
+        assert [r[0] for r in BY_FAMILY.rows(s, family="Wijayakusuma")] == [pid]
+        s.rollback()
+    with runtime.session() as s:
+        assert BY_FAMILY.rows(s, family="Wijayakusuma") == []
+        assert s.query(Interaction).count() == 0
