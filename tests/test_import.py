@@ -341,3 +341,23 @@ def test_chains_of_duplicates_across_uncommitted_chunks(runtime, actor, tmp_path
             )
         ).all()
     assert emails == ["b@example.com"]
+
+
+def test_special_characters_survive_the_bulk_path(runtime, actor, tmp_path):
+    path = write_csv(
+        tmp_path,
+        [
+            HEADER,
+            'MRN{1},"{Budi} \\N","Tab\tBack\\slash",,,0812 0000 0001,,,"{x},y}",E11:{a},',
+            ",Ani,{0},,,0812 0000 0002,,,,,",
+        ],
+    )
+    report, _ = run(runtime, path, actor)
+    assert (report.created, report.rejected) == (2, 0)
+    with runtime.session() as s:
+        budi = s.scalars(select(Patient).where(Patient.mrn == "MRN{1}")).one()
+        assert (budi.given_name, budi.family_name) == ("{Budi} \\N", "Tab\tBack\\slash")
+        assert [t.name for t in budi.tags] == ["y}", "{x}"]
+        assert [(c.code, c.label) for c in budi.conditions] == [("E11", "{a}")]
+        ani = s.scalars(select(Patient).where(Patient.family_name == "{0}")).one()
+        assert [c.value for c in ani.contact_points] == ["+6281200000002"]

@@ -58,3 +58,17 @@ def render(row: ParsedRow) -> ParsedRow:
     row.copy_patient = render_patient(row)
     row.copy_contacts = render_contacts(row)
     return row
+
+
+def _braces(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}") if "{" in text or "}" in text else text
+
+
+def patient_template(row: ParsedRow) -> str:
+    """The patient's whole COPY line as a :meth:`str.format` template of ``(id, timestamp)``."""
+    return "{0}\t" + _braces(render_patient(row)) + "\t{1}\t{1}\n"
+
+
+def contacts_template(row: ParsedRow) -> str:
+    """The row's contact point lines as a :meth:`str.format` template of ``(id, timestamp)``."""
+    return "".join("{0}" + _braces(suffix) + "{1}\n" for suffix in render_contacts(row))

@@ -11,13 +11,14 @@ database.  Nothing here is ever deleted: a duplicate *adds* to its target
 from __future__ import annotations
 
 import copy
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from core.importer.keyfilter import KeyFilter
+from core.importer.keyfilter import KeyFilter, pack_key
+from core.importer.packed import FastRows, PackedChunk, PendingKeys
 from core.importer.rows import ParsedRow
 from core.models import ContactPoint, Patient
 
@@ -46,6 +47,13 @@ class ChunkPlan:
     #: every key of the chunk -> the patient it ended up on (a new row of this or an
     #: earlier chunk, or an existing id): what later chunks must see before it commits
     keys: dict[Key, ParsedRow | int] = field(default_factory=dict)
+    #: new patients written from worker-rendered templates (PostgreSQL), see
+    #: :mod:`core.importer.packed`
+    fast: FastRows | None = None
+
+    def lookup(self) -> Mapping[Key, ParsedRow | int]:
+        """Every key of the chunk -> its patient, for later chunks while this one is pending."""
+        return self.keys if self.fast is None else PendingKeys(self.keys, self.fast)
 
 
 def fold(target: ParsedRow, row: ParsedRow) -> None:
@@ -68,7 +76,7 @@ def plan_chunk(
     rows: list[ParsedRow],
     seen_new: Container[int],
     keys: KeyFilter | None = None,
-    pending: Sequence[dict[Key, ParsedRow | int]] = (),
+    pending: Sequence[Mapping[Key, ParsedRow | int]] = (),
 ) -> ChunkPlan:
     """Group *rows* into new patients and updates of existing ones.
 
@@ -76,14 +84,14 @@ def plan_chunk(
     id range), so a later duplicate of them counts as an in-file duplicate.  With
     *keys* (the keys the database may hold, see :mod:`core.importer.keyfilter`)
     only keys it may hold are looked up; the chunk's keys are added to it.
-    *pending* holds the :attr:`ChunkPlan.keys` of earlier chunks that may not be
+    *pending* holds the :meth:`ChunkPlan.lookup` of earlier chunks that may not be
     committed yet.
     """
     row_keys = [row.keys() for row in rows]
     if keys is None:
         wanted = [key for some in row_keys for key in some]
     else:
-        wanted = [key for some in row_keys for key in some if keys.check_add(*key)]
+        wanted = [key for some in row_keys for key in some if keys.check_add(pack_key(*key))]
     existing: dict[Key, ParsedRow | int] = {}
     if wanted:
         existing.update(find_existing(session, wanted))
@@ -132,6 +140,40 @@ def plan_chunk(
     }
     for target_id, delta in plan.updates.items():  # keys folded into existing patients
         plan.keys.update((key, target_id) for key in delta.keys())
+    return plan
+
+
+def plan_packed(
+    session: Session,
+    chunk: PackedChunk,
+    records: list[tuple[int, list[str] | None, str]],
+    parse: Callable[[tuple[int, list[str] | None, str]], ParsedRow],
+    seen_new: Container[int],
+    keys: KeyFilter,
+    pending: Sequence[Mapping[Key, ParsedRow | int]] = (),
+) -> ChunkPlan:
+    """:func:`plan_chunk` for a worker's :class:`PackedChunk` (PostgreSQL).
+
+    Rows none of whose keys the filter may have seen, and that share no key with
+    another row of the chunk, are new patients: they stay packed (*fast*).  The
+    others are parsed again from *records* and planned by :func:`plan_chunk`,
+    all their keys looked up.
+    """
+    check = keys.check_add
+    shared = chunk.shared
+    fast: list[int] = []
+    slow: list[int] = []
+    for i, row_keys in enumerate(chunk.keys):
+        hit = i in shared
+        for key in row_keys:
+            if check(key):
+                hit = True
+        (slow if hit else fast).append(i)
+    positions = chunk.positions
+    rows = [parse(records[positions[i]]) for i in slow]
+    plan = plan_chunk(session, rows, seen_new, None, pending) if rows else ChunkPlan()
+    if fast:
+        plan.fast = FastRows(chunk, fast, records, parse)
     return plan
 
 

@@ -20,9 +20,22 @@ from sqlalchemy.orm import Session
 from core.models import ContactPoint, Patient
 
 Key = tuple[str, str]
+#: one-character prefix per kind: ``("phone", "+62...")`` is packed as ``"p+62..."``
+KIND_PREFIX = {"mrn": "m", "phone": "p", "whatsapp": "w", "email": "e"}
+KIND_OF_PREFIX = {prefix: kind for kind, prefix in KIND_PREFIX.items()}
 _BITS_PER_KEY = 16
 _HASHES = 3
 _MASK = (1 << 64) - 1
+
+
+def pack_key(kind: str, value: str) -> str:
+    """``("phone", "+6281...")`` -> ``"p+6281..."``: one string, cheap to hash and pickle."""
+    return KIND_PREFIX[kind] + value
+
+
+def unpack_key(key: str) -> Key:
+    """The inverse of :func:`pack_key`."""
+    return KIND_OF_PREFIX[key[0]], key[1:]
 
 
 class KeyFilter:
@@ -32,9 +45,9 @@ class KeyFilter:
         self.size = max(1 << 13, capacity * _BITS_PER_KEY)
         self.bits = bytearray((self.size + 7) // 8)
 
-    def check_add(self, kind: str, value: str) -> bool:
-        """Add a key; return whether it may have been there already."""
-        h = (hash(value) ^ hash(kind)) & _MASK
+    def check_add(self, key: str) -> bool:
+        """Add a packed key (:func:`pack_key`); return whether it may have been there already."""
+        h = hash(key) & _MASK
         pos, step = h & 0xFFFFFFFF, (h >> 32) | 1
         size, bits = self.size, self.bits
         present = True
@@ -47,9 +60,9 @@ class KeyFilter:
             pos += step
         return present
 
-    def update(self, keys: Iterable[Key]) -> None:
-        for kind, value in keys:
-            self.check_add(kind, value)
+    def update(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self.check_add(key)
 
 
 def database_keys(session: Session, expected_new: int) -> KeyFilter:
@@ -65,5 +78,5 @@ def database_keys(session: Session, expected_new: int) -> KeyFilter:
                 "UNION ALL SELECT 'mrn', mrn FROM patients WHERE mrn IS NOT NULL"
             ).execution_options(yield_per=50_000)
         )
-        keys.update((kind, value) for kind, value in rows)
+        keys.update(pack_key(kind, value) for kind, value in rows)
     return keys

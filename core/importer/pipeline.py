@@ -12,9 +12,10 @@ describes the whole import.
 from __future__ import annotations
 
 import collections
+import functools
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,11 +23,12 @@ from typing import TYPE_CHECKING, Any
 from core.audit import Actor, record
 from core.i18n import gettext as _
 from core.importer.columns import HeaderMap, map_header
-from core.importer.dedupe import ChunkPlan, Key, plan_chunk
-from core.importer.keyfilter import KeyFilter, database_keys
+from core.importer.dedupe import ChunkPlan, Key, plan_chunk, plan_packed
+from core.importer.keyfilter import database_keys
+from core.importer.packed import PackedChunk
 from core.importer.reader import check_file, iter_records
 from core.importer.rejects import RejectsFile, default_rejects_path
-from core.importer.rows import ParsedRow, Reject, init_worker, parse_chunk
+from core.importer.rows import ParsedRow, Reject, init_worker, parse_chunk, reparse
 from core.importer.writer import PENDING_CHUNKS, WriterThread
 
 if TYPE_CHECKING:
@@ -91,19 +93,28 @@ def import_csv(
         workers = 1
     writer = WriterThread(runtime, actor, report)
     writer.start()
-    pending: collections.deque[dict[Key, ParsedRow | int]] = collections.deque(
+    pending: collections.deque[Mapping[Key, ParsedRow | int]] = collections.deque(
         maxlen=PENDING_CHUNKS
     )
+    region = runtime.config.default_region
+    parse = functools.partial(reparse, header.pairs, header.width, region)
     try:
-        setup = (runtime.config.default_region, writer.postgres)
-        for chunk in _parsed_chunks(path, header, setup, options, workers):
-            rows = _take_rejects(chunk, rejects, report, options)
-            if rows:
-                plan = _plan(runtime, rows, keys, pending, report)
-                pending.append(plan.keys)
+        setup = (region, writer.postgres)
+        for records, chunk in _parsed_chunks(path, header, setup, options, workers):
+            plan: ChunkPlan | None = None
+            if isinstance(chunk, PackedChunk):
+                _take_rejects(chunk.rejects, rejects, report, options)
+                if chunk.positions:
+                    plan = _plan(runtime, report, plan_packed, chunk, records, parse, keys, pending)
+            else:
+                rows = _take_rejects(chunk, rejects, report, options)
+                if rows:
+                    plan = _plan(runtime, report, plan_chunk, rows, keys, pending)
+            if plan is not None:
+                pending.append(plan.lookup())
                 writer.submit(plan)
             if options.on_progress:
-                options.on_progress(len(chunk))
+                options.on_progress(len(records))
     finally:
         rejects.close()
         writer.finish()
@@ -118,7 +129,7 @@ def _worker_count(runtime: CareLoop, wanted: int | None) -> int:
 
 
 def _take_rejects(
-    chunk: list[ParsedRow | Reject],
+    chunk: Iterable[ParsedRow | Reject],
     rejects: RejectsFile,
     report: ImportReport,
     options: ImportOptions,
@@ -137,14 +148,19 @@ def _take_rejects(
 
 def _plan(
     runtime: CareLoop,
-    rows: list[ParsedRow],
-    keys: KeyFilter,
-    pending: collections.deque[dict[Key, ParsedRow | int]],
     report: ImportReport,
+    planner: Callable[..., ChunkPlan],
+    *args: Any,
 ) -> ChunkPlan:
+    """Run *planner* (:func:`plan_chunk` or :func:`plan_packed`) on a chunk.
+
+    *args* are the planner's arguments up to ``keys, pending``; the session and the
+    ids this import created so far are added.
+    """
+    *given, keys, pending = args
     created = range(report.first_id or 0, (report.last_id or -1) + 1)
     with runtime.session() as session:
-        plan = plan_chunk(session, rows, created, keys, pending)
+        plan = planner(session, *given, created, keys, pending)
     report.updated += plan.updated_rows
     report.in_file_duplicates += plan.in_file_duplicates
     return plan
@@ -178,26 +194,29 @@ def _parsed_chunks(
     setup: tuple[str, bool],
     options: ImportOptions,
     workers: int,
-) -> Iterator[list[ParsedRow | Reject]]:
-    """Parsed chunks in file order; in worker processes when *workers* > 1.
+) -> Iterator[tuple[list[Record], list[ParsedRow | Reject] | PackedChunk]]:
+    """``(records, parsed)`` chunks in file order; in worker processes when *workers* > 1.
 
-    *setup* is the default region and whether to pre-render COPY text.
+    *setup* is the default region and whether to pre-render COPY text (then
+    *parsed* is a :class:`PackedChunk`).
     """
     chunks = _record_chunks(path, options.chunk_size)
     if workers <= 1:
         init_worker(header, *setup)
         for chunk in chunks:
-            yield parse_chunk(chunk)
+            yield chunk, parse_chunk(chunk)
         return
     context = multiprocessing.get_context("spawn")
     with context.Pool(workers, initializer=init_worker, initargs=(header, *setup)) as pool:
         pending: collections.deque[Any] = collections.deque()
         for chunk in chunks:
-            pending.append(pool.apply_async(parse_chunk, (chunk,)))
+            pending.append((chunk, pool.apply_async(parse_chunk, (chunk,))))
             if len(pending) >= 2 * workers:
-                yield pending.popleft().get()
+                records, result = pending.popleft()
+                yield records, result.get()
         while pending:
-            yield pending.popleft().get()
+            records, result = pending.popleft()
+            yield records, result.get()
 
 
 def nothing_imported_message(report: ImportReport) -> str:

@@ -47,6 +47,16 @@ def copy_text(session: Session, table: str, columns: Sequence[str], lines: list[
         copy.write("".join(lines))
 
 
+def fast_commit(session: Session) -> None:
+    """Let this transaction commit without waiting for its WAL to reach the disk.
+
+    A crash may lose the last commits (never corrupt them); whatever commits
+    durably later (the import's audit event) flushes them first.
+    """
+    with _cursor(session) as cur:
+        cur.execute("SET LOCAL synchronous_commit TO OFF")
+
+
 def analyze(session: Session) -> None:
     """Refresh planner statistics of the tables an import grows (cheap, sampled)."""
     with _cursor(session) as cur:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from dataclasses import dataclass, field
+from typing import Any
 
 from core.errors import ValidationError
 from core.i18n import gettext as _
@@ -238,8 +239,26 @@ def init_worker(header: HeaderMap, default_region: str, render_copy: bool = Fals
     _WORKER["render"] = render_copy
 
 
-def parse_chunk(records: list[tuple[int, list[str] | None, str]]) -> list[ParsedRow | Reject]:
-    """Parse a chunk of ``(line, cells, csv error)`` records in a worker process."""
+def reparse(
+    pairs: list[tuple[str, int]],
+    width: int,
+    default_region: str,
+    record: tuple[int, list[str] | None, str],
+) -> ParsedRow:
+    """Parse again, in the main process, a record a worker found good (the same result)."""
+    line, cells, _error = record
+    row = parse_with(pairs, width, line, cells or [], default_region)
+    if not isinstance(row, ParsedRow):  # parsing is deterministic: never happens
+        raise RuntimeError(f"line {line} parsed differently in the main process")
+    return row
+
+
+def parse_chunk(records: list[tuple[int, list[str] | None, str]]) -> list[ParsedRow | Reject] | Any:
+    """Parse a chunk of ``(line, cells, csv error)`` records in a worker process.
+
+    With COPY rendering on (PostgreSQL) the result is a
+    :class:`~core.importer.packed.PackedChunk`.
+    """
     header = _WORKER["header"]
     region = _WORKER["region"]
     assert isinstance(header, HeaderMap) and isinstance(region, str)
@@ -251,7 +270,7 @@ def parse_chunk(records: list[tuple[int, list[str] | None, str]]) -> list[Parsed
         for line, cells, error in records
     ]
     if _WORKER.get("render"):
-        from core.importer.copytext import render
+        from core.importer.packed import pack
 
-        out = [render(item) if isinstance(item, ParsedRow) else item for item in out]
+        return pack(out)
     return out

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from core.importer import postgres, sqlite
 from core.importer.copytext import render
 from core.importer.dedupe import ChunkPlan
+from core.importer.packed import FastRows
 from core.importer.rows import ParsedRow
 from core.models import Condition, ContactPoint, Patient, Tag, patient_conditions, patient_tags
 
@@ -135,55 +136,98 @@ class ChunkWriter:
     # -- a chunk -------------------------------------------------------------
 
     def write(self, session: Session, plan: ChunkPlan, now: dt.datetime) -> list[int]:
-        """Write *plan*; return the ids of the patients it created."""
+        """Write *plan*; return the ids of the patients it created.
+
+        The ids of ``plan.new`` come first, then those of ``plan.fast``.
+        """
         if self.postgres and self._written >= self._analyze_at:
             # the tables doubled since the planner last looked: refresh its statistics
             postgres.analyze(session)
             self._analyze_at = 2 * self._written
-        ids = self._create(session, plan.new, now)
+        if self.postgres:
+            # a chunk is one transaction of an import that can be run again: its commit
+            # need not wait for the disk (the import's audit event, committed last,
+            # flushes every chunk before it)
+            postgres.fast_commit(session)
+        ids = self._create(session, plan.new, now, plan.fast)
         self._written += len(ids)
         if plan.updates:
             self._update(session, plan.updates, now)
         return ids
 
-    def _create(self, session: Session, rows: list[ParsedRow], now: dt.datetime) -> list[int]:
-        if not rows:
+    def _create(
+        self,
+        session: Session,
+        rows: list[ParsedRow],
+        now: dt.datetime,
+        fast: FastRows | None = None,
+    ) -> list[int]:
+        if not rows and not fast:
             return []
         if self.postgres:
-            ids = postgres.reserve_ids(session, "patients", len(rows))
-            stamp = now.isoformat()
-            patients, contacts = [], []
-            for pid, row in zip(ids, rows, strict=True):
-                if row.copy_patient is None or row.copy_contacts is None:
-                    render(row)
-                patients.append(f"{pid}\t{row.copy_patient}\t{stamp}\t{stamp}\n")
-                contacts.extend(f"{pid}{suffix}{stamp}\n" for suffix in row.copy_contacts or ())
-            postgres.copy_text(session, "patients", ("id", *PATIENT_COLUMNS), patients)
-            postgres.copy_text(session, "contact_points", CONTACT_COLUMNS, contacts)
-            pairs = list(zip(ids, rows, strict=True))
-        else:
-            values = [
-                {
-                    "mrn": r.mrn,
-                    "given_name": r.given_name,
-                    "family_name": r.family_name,
-                    "display_name": r.display_name,
-                    "sort_name": r.sort_name,
-                    "birth_date": r.birth_date,
-                    "sex": r.sex,
-                    "preferred_language": r.language,
-                    "country": r.country,
-                    "lead_source": r.source,
-                    "is_lead": False,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for r in rows
-            ]
-            ids = sqlite.insert_returning_ids(session, "patients", values)
-            pairs = list(zip(ids, rows, strict=True))
-            self._add_contacts(session, pairs, now)
+            return self._copy_new(session, rows, fast, now)
+        values = [
+            {
+                "mrn": r.mrn,
+                "given_name": r.given_name,
+                "family_name": r.family_name,
+                "display_name": r.display_name,
+                "sort_name": r.sort_name,
+                "birth_date": r.birth_date,
+                "sex": r.sex,
+                "preferred_language": r.language,
+                "country": r.country,
+                "lead_source": r.source,
+                "is_lead": False,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for r in rows
+        ]
+        ids = sqlite.insert_returning_ids(session, "patients", values)
+        pairs = list(zip(ids, rows, strict=True))
+        self._add_contacts(session, pairs, now)
         self._add_links(session, pairs, fresh=True)
+        return ids
+
+    def _copy_new(
+        self, session: Session, rows: list[ParsedRow], fast: FastRows | None, now: dt.datetime
+    ) -> list[int]:
+        """New patients through ``COPY``: planned rows, then the fast rows' templates."""
+        ids = postgres.reserve_ids(session, "patients", len(rows) + (len(fast) if fast else 0))
+        stamp = now.isoformat()
+        patients, contacts = [], []
+        for pid, row in zip(ids, rows, strict=False):
+            if row.copy_patient is None or row.copy_contacts is None:
+                render(row)
+            patients.append(f"{pid}\t{row.copy_patient}\t{stamp}\t{stamp}\n")
+            contacts.extend(f"{pid}{suffix}{stamp}\n" for suffix in row.copy_contacts or ())
+        tags = [(pid, row.tags) for pid, row in zip(ids, rows, strict=False)]
+        conditions = [(pid, row.conditions) for pid, row in zip(ids, rows, strict=False)]
+        if fast:
+            fast_ids = ids[len(rows) :]
+            for patient, contact in fast.lines(fast_ids, stamp):
+                patients.append(patient)
+                contacts.append(contact)
+            chunk, indexes = fast.chunk, fast.indexes
+            tags += zip(fast_ids, [chunk.tags[i] for i in indexes], strict=True)
+            conditions += zip(fast_ids, [chunk.conditions[i] for i in indexes], strict=True)
+        postgres.copy_text(session, "patients", ("id", *PATIENT_COLUMNS), patients)
+        postgres.copy_text(session, "contact_points", CONTACT_COLUMNS, contacts)
+        tag_ids = self.tag_ids(session, {t for _pid, names in tags for t in names})
+        cond_ids = self.condition_ids(session, (c for _pid, pairs in conditions for c in pairs))
+        postgres.copy_text(
+            session,
+            "patient_tags",
+            ("patient_id", "tag_id"),
+            [f"{pid}\t{tag_ids[t]}\n" for pid, names in tags for t in names],
+        )
+        postgres.copy_text(
+            session,
+            "patient_conditions",
+            ("patient_id", "condition_id"),
+            [f"{pid}\t{cond_ids[code]}\n" for pid, pairs in conditions for code, _l in pairs],
+        )
         return ids
 
     def _add_contacts(
@@ -220,20 +264,6 @@ class ChunkWriter:
         tag_links = {(pid, tag_ids[t]) for pid, row in pairs for t in row.tags}
         cond_ids = self.condition_ids(session, (c for _pid, row in pairs for c in row.conditions))
         cond_links = {(pid, cond_ids[code]) for pid, row in pairs for code, _l in row.conditions}
-        if fresh and self.postgres:
-            postgres.copy_text(
-                session,
-                "patient_tags",
-                ("patient_id", "tag_id"),
-                [f"{p}\t{t}\n" for p, t in tag_links],
-            )
-            postgres.copy_text(
-                session,
-                "patient_conditions",
-                ("patient_id", "condition_id"),
-                [f"{p}\t{c}\n" for p, c in cond_links],
-            )
-            return
         if fresh:
             self._insert(session, "patient_tags", ("patient_id", "tag_id"), tag_links)
             self._insert(session, "patient_conditions", ("patient_id", "condition_id"), cond_links)

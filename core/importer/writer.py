@@ -77,8 +77,10 @@ class WriterThread(threading.Thread):
                 plan.updates[target.patient_id] = delta
         with self.runtime.transaction() as session:
             new_ids = self.writer.write(session, plan, utcnow())
-            for row, patient_id in zip(plan.new, new_ids, strict=True):
+            for row, patient_id in zip(plan.new, new_ids, strict=False):
                 row.patient_id = patient_id
+            if plan.fast:
+                plan.fast.written(new_ids[len(plan.new) :])
             touched = [*new_ids, *plan.updates]
             if touched:
                 events.emit(
