@@ -1,4 +1,4 @@
-"""A small WhatsApp Cloud API client (httpx) and the channel built on it."""
+"""A small WhatsApp Cloud API client (core's provider HTTP client) and the channel built on it."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from core.messaging.channel import (
     SendResult,
     TransientChannelError,
 )
+from core.messaging.http import ProviderHTTP
 from plugins.webhooks.channel_base import ConfiguredChannel, http_error
 
 #: Graph error codes that mean "slow down", not "this message is wrong"
@@ -40,17 +41,18 @@ class WhatsAppClient:
                 "CARELOOP_WHATSAPP_PHONE_NUMBER_ID"
             )
         self.phone_number_id = phone_number_id
-        self._http = httpx.Client(
-            base_url=api_url.rstrip("/") + "/",
+        self._http = ProviderHTTP(
+            api_url,
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout,
             transport=transport,
         )
+        self._messages_url = self._http.url(f"{phone_number_id}/messages")
 
     def send(self, document: dict[str, Any]) -> str:
         """Post one message document; return its ``wamid`` or raise a channel error."""
         try:
-            response = self._http.post(f"{self.phone_number_id}/messages", json=document)
+            response = self._http.post_json(self._messages_url, document)
         except httpx.TimeoutException as exc:
             raise TransientChannelError("WhatsApp API timed out") from exc
         except httpx.TransportError as exc:

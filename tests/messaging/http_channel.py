@@ -25,25 +25,31 @@ from core.messaging.channel import (
     SendResult,
     TransientChannelError,
 )
+from core.messaging.http import ProviderHTTP
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(eq=False)
 class HttpChannel:
-    """``sms`` over the fake provider's HTTP API."""
+    """``sms`` over the fake provider's HTTP API (with core's provider HTTP client)."""
 
     url: str
     provider_deduplicates: bool
     name: str = "sms"
     contact_kind: str = "phone"
-    client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=5.0))
+    http: ProviderHTTP = field(init=False)
+    messages_url: httpx.URL = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.http = ProviderHTTP(self.url, timeout=5.0)
+        self.messages_url = self.http.url("messages")
 
     def send(self, message: OutgoingMessage) -> SendResult:
         try:
-            answer = self.client.post(
-                f"{self.url}/messages",
-                json={"key": message.idempotency_key, "to": message.to, "body": message.body},
+            answer = self.http.post_json(
+                self.messages_url,
+                {"key": message.idempotency_key, "to": message.to, "body": message.body},
             )
         except httpx.TransportError as exc:
             raise TransientChannelError(type(exc).__name__) from exc
