@@ -23,6 +23,7 @@ from admin.plugin_views import register_plugin_contributions
 from admin.roles import Perm
 from admin.views.base import can, csrf_token, current_role
 from core.config import Config
+from core.gc_tuning import FreezeAfterWarmUp
 from core.i18n import gettext, ngettext
 from core.runtime import CareLoop, create
 
@@ -66,6 +67,13 @@ def create_app(config: Config | None = None, runtime: CareLoop | None = None) ->
         if response.mimetype == "text/html":
             response.headers.setdefault("Cache-Control", "no-store")
         return response
+
+    warm_up = FreezeAfterWarmUp()
+    app.extensions["careloop_gc_warm_up"] = warm_up
+
+    @app.teardown_request
+    def count_for_gc_freeze(_error: BaseException | None) -> None:
+        warm_up.tick()  # see core.gc_tuning: keeps full GC passes out of the p99
 
     @app.get("/health")
     def health():

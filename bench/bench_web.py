@@ -16,6 +16,11 @@ JSON document):
   the minimal app's at 100,000 patients, and at 1,000,000 no more than 1.5x
   their own value at 100,000.
 
+Our app runs as in production: jobs its hooks send (an inbound call's
+attribution touch) go to a Redis broker (``CARELOOP_BENCH_REDIS_URL``, default
+``redis://127.0.0.1:6379/15``, in a private namespace deleted at the end); no
+worker consumes them during the measurement, as workers run elsewhere.
+
 Options: ``--sizes 100000,1000000`` ``--workers 2`` ``--connections 4``
 ``--duration 10`` (seconds per measurement).  Needs ``wrk`` and ``gunicorn``.
 """
@@ -39,6 +44,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.cookiejar import CookieJar
@@ -56,6 +62,8 @@ from bench.bench_lookup import (
 from bench.common import Result
 
 BENCH = "web (gunicorn + wrk)"
+REDIS_ENV = "CARELOOP_BENCH_REDIS_URL"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
 SECRET = "bench-web-secret"
 TOKEN = "bench-telephony-token"
 PASSWORD = "bench password 123"
@@ -286,12 +294,30 @@ def workloads(size: int, rng: random.Random) -> dict[str, tuple[str, str]]:
     }
 
 
+@contextlib.contextmanager
+def private_broker() -> Iterator[str]:
+    """A Redis broker URL in a namespace of its own; its keys are deleted afterwards."""
+    import redis
+
+    base = os.environ.get(REDIS_ENV) or DEFAULT_REDIS
+    namespace = f"careloop-bench-web-{uuid.uuid4().hex[:8]}"
+    try:
+        yield f"{base}{'&' if '?' in base else '?'}namespace={namespace}"
+    finally:
+        client = redis.Redis.from_url(base)
+        keys = list(client.scan_iter(f"{namespace}*"))
+        for i in range(0, len(keys), 1000):
+            client.delete(*keys[i : i + 1000])
+        client.close()
+
+
 def measure_size(
-    database_url: str, size: int, workers: int, connections: int, duration: int
+    database_url: str, broker_url: str, size: int, workers: int, connections: int, duration: int
 ) -> dict[str, tuple[Load, Load]]:
     """name -> (ours, minimal) with the two servers up side by side."""
     env = {
         "CARELOOP_DATABASE_URL": database_url,
+        "CARELOOP_BROKER_URL": broker_url,
         "CARELOOP_SECRET_KEY": SECRET,
         "CARELOOP_TELEPHONY_TOKEN": TOKEN,
         "CARELOOP_SESSION_COOKIE_SECURE": "0",
@@ -334,7 +360,7 @@ def run(argv: list[str]) -> list[Result]:
         return []
     sizes = [int(s) for s in args.sizes.split(",")]
     by_size: dict[int, dict[str, tuple[Load, Load]]] = {}
-    with temp_postgres_database("careloop_bench_web") as url:
+    with temp_postgres_database("careloop_bench_web") as url, private_broker() as broker_url:
         bench_runtime(url).close()
         add_agent(url)
         loaded = 0
@@ -342,7 +368,9 @@ def run(argv: list[str]) -> list[Result]:
             took = seed(url, loaded, size)
             loaded = size
             print(f"seeded {size} patients ({took:.0f}s)", file=sys.stderr, flush=True)
-            by_size[size] = measure_size(url, size, args.workers, args.connections, args.duration)
+            by_size[size] = measure_size(
+                url, broker_url, size, args.workers, args.connections, args.duration
+            )
     return _results(by_size, args)
 
 
