@@ -513,3 +513,12 @@ def test_merge_rolled_back_changes_nothing(runtime, actor, hooks):
         assert s.get(Patient, loser).merged_into_id is None
     assert _count(runtime, Interaction, patient_id=loser) == 3
     assert hooks.calls == []
+
+
+def test_preferred_channels_are_checked_and_tidied(runtime, actor):
+    from core.services.validation import channel_order
+
+    assert channel_order(" WhatsApp ;sms, whatsapp ") == "whatsapp,sms"
+    assert channel_order(["email"]) == "email" and channel_order("") is None
+    with pytest.raises(ValidationError, match="'fax'"), runtime.transaction() as s:
+        create_patient(s, PatientInput(given_name="Ani", preferred_channels="sms,fax"), actor)

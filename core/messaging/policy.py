@@ -9,10 +9,12 @@ Rules, in order:
 
 1. an archived or merged patient gets nothing;
 2. marketing respects the frequency cap (``CARELOOP_MARKETING_CAP``, e.g. ``3/7d``);
-3. the first channel of the fallback order that is available, for which the
-   patient has an address and a *current grant* for the message's purpose
-   (a withdrawal is an opt-out), and — for WhatsApp outside the 24-hour
-   customer-service window — an approved provider template;
+3. the first channel of the fallback order (the patient's own preferred
+   channels first, when the message allows them; see :func:`channel_order`)
+   that is available, for which the patient has an address and a *current
+   grant* for the message's purpose (a withdrawal is an opt-out), and — for
+   WhatsApp outside the 24-hour customer-service window — an approved
+   provider template;
 4. quiet hours (``CARELOOP_QUIET_HOURS``) in the patient's time zone defer the
    message to their end; nothing is ever dropped for quiet hours.
 
@@ -174,6 +176,8 @@ class Recipient:
     last_inbound_whatsapp: dt.datetime | None = None
     #: send times of recent accepted marketing messages (inside the cap period)
     recent_marketing: tuple[dt.datetime, ...] = ()
+    #: the patient's own order of channels (``Patient.preferred_channels``)
+    preferred_channels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -201,6 +205,18 @@ def in_whatsapp_window(recipient: Recipient, now: dt.datetime) -> bool:
     """True when the patient wrote to us on WhatsApp less than 24 hours ago."""
     last = recipient.last_inbound_whatsapp
     return last is not None and now - last < WHATSAPP_WINDOW
+
+
+def channel_order(allowed: Iterable[str], preferred: Iterable[str]) -> list[str]:
+    """The order to try channels in: the patient's preferred ones first, then the rest.
+
+    *allowed* is the message's (or campaign's) fallback order and decides
+    which channels may carry it at all; a preferred channel it does not list is
+    ignored, and the allowed channels the patient did not name keep their order.
+    """
+    allowed = list(dict.fromkeys(allowed))
+    first = [channel for channel in dict.fromkeys(preferred) if channel in allowed]
+    return first + [channel for channel in allowed if channel not in first]
 
 
 def channel_refusal(
@@ -256,7 +272,7 @@ def decide(
         if len(recent) >= cap.count:
             return Decision("suppress", reason="frequency_cap")
     refusals: list[str] = []
-    for channel in channels:
+    for channel in channel_order(channels, recipient.preferred_channels):
         refusal = channel_refusal(
             recipient,
             channel,
@@ -428,5 +444,8 @@ def recipients_facts(
                 consents={k: v for k, v in consents.items() if k[1] == purpose},
                 last_inbound_whatsapp=last_wa.get(pid),
                 recent_marketing=tuple(recent[pid]) if purpose == "marketing" else (),
+                preferred_channels=tuple(
+                    filter(None, (patient.preferred_channels or "").split(","))
+                ),
             )
     return out

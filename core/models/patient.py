@@ -75,6 +75,9 @@ class Patient(Base):
     sex: Mapped[str] = mapped_column(String(16), default="unknown")
     preferred_language: Mapped[str | None] = mapped_column(String(35))
     time_zone: Mapped[str | None] = mapped_column(String(64))
+    #: the patient's own order of messaging channels, e.g. ``whatsapp,sms``; tried
+    #: first, before the message's or campaign's fallback order (empty: no preference)
+    preferred_channels: Mapped[str | None] = mapped_column(String(120))
     address_line: Mapped[str | None] = mapped_column(String(250))
     city: Mapped[str | None] = mapped_column(String(120))
     province: Mapped[str | None] = mapped_column(String(120))

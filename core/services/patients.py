@@ -46,7 +46,7 @@ from core.models import (
     Tag,
 )
 from core.models.enums import ContactKind, Sex
-from core.services.validation import choice, language_tag, time_zone
+from core.services.validation import channel_order, choice, language_tag, time_zone
 
 #: Profile fields that :func:`update_patient` accepts.
 PROFILE_FIELDS = (
@@ -58,6 +58,7 @@ PROFILE_FIELDS = (
     "sex",
     "preferred_language",
     "time_zone",
+    "preferred_channels",
     "address_line",
     "city",
     "province",
@@ -81,6 +82,8 @@ class PatientInput:
     sex: str = Sex.UNKNOWN
     preferred_language: str | None = None
     time_zone: str | None = None
+    #: messaging channels in the patient's order of preference (``"whatsapp,sms"`` or a list)
+    preferred_channels: str | Sequence[str] | None = None
     address_line: str | None = None
     city: str | None = None
     province: str | None = None
@@ -142,6 +145,8 @@ def validate_profile(values: dict[str, Any]) -> dict[str, Any]:
         out["preferred_language"] = language_tag(out["preferred_language"])
     if "time_zone" in out:
         out["time_zone"] = time_zone(out["time_zone"])
+    if "preferred_channels" in out:
+        out["preferred_channels"] = channel_order(out["preferred_channels"])
     if out.get("country"):
         country = str(out["country"]).strip().upper()
         if len(country) != 2 or not country.isalpha():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -10,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel import Locale, UnknownLocaleError
 
 from core.errors import ValidationError
+from core.models.enums import ConsentChannel
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -35,6 +37,26 @@ def time_zone(value: str | None) -> str | None:
     except (ZoneInfoNotFoundError, ValueError):
         raise ValidationError(f"{value!r} is not an IANA time zone", field="time_zone") from None
     return value.strip()
+
+
+def channel_order(value: str | Sequence[str] | None) -> str | None:
+    """Validate an ordered list of contact channels (``"whatsapp, sms"`` or a list).
+
+    Names must be consent channels (a message needs consent on its channel);
+    repeats are dropped, the first mention wins.  Returns ``"whatsapp,sms"``,
+    or ``None`` for an empty value.
+    """
+    if value is None:
+        return None
+    names = value.replace(";", ",").split(",") if isinstance(value, str) else list(value)
+    order: list[str] = []
+    for raw in names:
+        name = str(raw).strip().lower()
+        if name:
+            channel = choice(ConsentChannel, name, "preferred_channels").value
+            if channel not in order:
+                order.append(channel)
+    return ",".join(order) or None
 
 
 def choice(enum: type[E], value: str | E, field: str) -> E:

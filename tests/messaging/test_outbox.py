@@ -194,3 +194,32 @@ def test_retry_and_cancel(msg_runtime, make_patient, actor, monkeypatch):
         assert row.status == "queued" and row.attempts == 0
     with pytest.raises(InvalidTransition), msg_runtime.transaction() as session:
         outbox.retry_message(session, message.id, actor)
+
+
+def test_the_patients_channel_preference_reaches_the_policy(runtime, actor):
+    from core.messaging import policy
+    from core.services.patients import PatientInput, create_patient, update_patient
+
+    with runtime.transaction() as s:
+        pid = create_patient(
+            s,
+            PatientInput(
+                given_name="Rina",
+                phones=["+6281234500001"],
+                emails=["rina@example.org"],
+                preferred_channels="Email; sms",
+            ),
+            actor,
+        ).id
+    now = dt.datetime.now(dt.UTC)
+    with runtime.session() as s:
+        facts = policy.recipient_facts(s, pid, purpose="care", now=now)
+    assert facts.preferred_channels == ("email", "sms")
+    with runtime.transaction() as s:
+        assert update_patient(s, pid, {"preferred_channels": ["whatsapp"]}, actor) == [
+            "preferred_channels"
+        ]
+    with runtime.session() as s:
+        assert policy.recipient_facts(s, pid, purpose="care", now=now).preferred_channels == (
+            "whatsapp",
+        )

@@ -174,3 +174,31 @@ def test_config_validates_messaging_settings():
         Config.from_env({"CARELOOP_MARKETING_CAP": "lots"})
     config = Config.from_env({"CARELOOP_CHANNEL_ORDER": "sms,email", "CARELOOP_QUIET_HOURS": "off"})
     assert config.channel_order == ("sms", "email") and config.quiet_hours == "off"
+
+
+@pytest.mark.parametrize(
+    ("allowed", "preferred", "expected"),
+    [
+        (["whatsapp", "sms", "email"], ["email"], ["email", "whatsapp", "sms"]),
+        (["whatsapp", "sms", "email"], ["sms", "whatsapp"], ["sms", "whatsapp", "email"]),
+        (["sms"], ["email"], ["sms"]),  # a preference never adds a channel the message refuses
+        (["sms", "email"], [], ["sms", "email"]),
+        (["sms", "email", "sms"], ["email", "email"], ["email", "sms"]),
+    ],
+)
+def test_channel_order_puts_the_patients_preference_first(allowed, preferred, expected):
+    assert policy.channel_order(allowed, preferred) == expected
+
+
+def test_patient_preference_decides_and_falls_back_in_the_message_order():
+    both = {("sms", "care"): "granted", ("email", "care"): "granted"}
+    prefers_email = _recipient(consents=both, preferred_channels=("email",))
+    assert _decide(prefers_email, channels=["sms", "email"]).channel == "email"
+    assert _decide(prefers_email, channels=["sms"]).channel == "sms"
+    # the preferred channel is not possible (no consent): the message's own order goes on
+    email_withdrawn = {**both, ("email", "care"): "withdrawn"}
+    decision = _decide(
+        _recipient(consents=email_withdrawn, preferred_channels=("email",)),
+        channels=["whatsapp", "sms", "email"],
+    )
+    assert decision.channel == "sms"
