@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from core import hookimpl
 from core.cli.base import CliState
@@ -361,3 +361,32 @@ def test_special_characters_survive_the_bulk_path(runtime, actor, tmp_path):
         assert [(c.code, c.label) for c in budi.conditions] == [("E11", "{a}")]
         ani = s.scalars(select(Patient).where(Patient.family_name == "{0}")).one()
         assert [c.value for c in ani.contact_points] == ["+6281200000002"]
+
+
+def test_triggers_someone_added_keep_firing(runtime, actor, tmp_path):
+    # the bulk path skips per-row foreign-key checks only when nothing else would be skipped
+    if runtime.db.dialect != "postgresql":
+        pytest.skip("PostgreSQL only")
+    ddl = [
+        "CREATE TABLE import_seen (patient_id bigint)",
+        "CREATE FUNCTION import_seen() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN INSERT INTO import_seen VALUES (NEW.patient_id); RETURN NEW; END $$",
+        "CREATE TRIGGER import_seen AFTER INSERT ON contact_points "
+        "FOR EACH ROW EXECUTE FUNCTION import_seen()",
+    ]
+    with runtime.transaction() as s:
+        for statement in ddl:
+            s.execute(text(statement))
+    try:
+        path = write_csv(
+            tmp_path, [HEADER, ",A,F,,,0812 0000 0001,a@x.id,,,,", ",B,F,,,,b@x.id,,,,"]
+        )
+        report, _ = run(runtime, path, actor)
+        assert report.created == 2
+        with runtime.session() as s:
+            assert s.scalar(text("SELECT count(*) FROM import_seen")) == 3
+    finally:
+        with runtime.transaction() as s:
+            s.execute(text("DROP TRIGGER import_seen ON contact_points"))
+            s.execute(text("DROP FUNCTION import_seen()"))
+            s.execute(text("DROP TABLE import_seen"))

@@ -27,21 +27,23 @@ def text_field(value: str | dt.date | None) -> str:
 
 def render_patient(row: ParsedRow) -> str:
     """The patient's columns after ``id`` and before the timestamps (see ``PATIENT_COLUMNS``)."""
-    return "\t".join(
-        [
-            text_field(row.mrn),
-            text_field(row.given_name),
-            text_field(row.family_name),
-            text_field(row.display_name),
-            text_field(row.sort_name),
-            text_field(row.birth_date),
-            text_field(row.sex),
-            text_field(row.language),
-            text_field(row.country),
-            text_field(row.source),
-            "f",  # is_lead
-        ]
-    )
+    birth = row.birth_date
+    fields = [
+        row.mrn,
+        row.given_name,
+        row.family_name,
+        row.display_name,
+        row.sort_name,
+        birth.isoformat() if birth is not None else None,
+        row.sex,
+        row.language,
+        row.country,
+        row.source,
+        "f",  # is_lead
+    ]
+    if _SPECIAL.search("".join([v for v in fields if v is not None])):
+        return "\t".join([text_field(v) for v in fields])
+    return "\t".join([NULL if v is None else v for v in fields])  # nothing to escape: one check
 
 
 def render_contacts(row: ParsedRow) -> list[str]:

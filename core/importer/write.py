@@ -98,6 +98,13 @@ class ChunkWriter:
         self._conditions: dict[str, int] = {}
         self._written = 0
         self._analyze_at = 10_000
+        self._may_skip: bool | None = None
+
+    def _skip_checks(self, session: Session) -> bool:
+        """Whether new rows may skip per-row foreign-key checks (asked once per import)."""
+        if self._may_skip is None:
+            self._may_skip = postgres.may_skip_row_checks(session)
+        return self._may_skip
 
     # -- bulk primitives ---------------------------------------------------
 
@@ -212,22 +219,26 @@ class ChunkWriter:
             chunk, indexes = fast.chunk, fast.indexes
             tags += zip(fast_ids, [chunk.tags[i] for i in indexes], strict=True)
             conditions += zip(fast_ids, [chunk.conditions[i] for i in indexes], strict=True)
-        postgres.copy_text(session, "patients", ("id", *PATIENT_COLUMNS), patients)
-        postgres.copy_text(session, "contact_points", CONTACT_COLUMNS, contacts)
         tag_ids = self.tag_ids(session, {t for _pid, names in tags for t in names})
         cond_ids = self.condition_ids(session, (c for _pid, pairs in conditions for c in pairs))
-        postgres.copy_text(
-            session,
-            "patient_tags",
-            ("patient_id", "tag_id"),
-            [f"{pid}\t{tag_ids[t]}\n" for pid, names in tags for t in names],
+        tag_lines = [f"{pid}\t{tag_ids[t]}\n" for pid, names in tags for t in names]
+        cond_lines = [f"{pid}\t{cond_ids[c]}\n" for pid, pairs in conditions for c, _l in pairs]
+        # every reference holds until commit: the patients are this transaction's own
+        # new rows (their own references are NULL), the tags and conditions get locked
+        skip = self._skip_checks(session) and all(
+            postgres.lock_rows(session, table, used)
+            for table, used in (
+                ("tags", {tag_ids[t] for _pid, names in tags for t in names}),
+                ("conditions", {cond_ids[c] for _pid, pairs in conditions for c, _l in pairs}),
+            )
         )
-        postgres.copy_text(
-            session,
-            "patient_conditions",
-            ("patient_id", "condition_id"),
-            [f"{pid}\t{cond_ids[code]}\n" for pid, pairs in conditions for code, _l in pairs],
-        )
+        with postgres.unchecked_links(session, skip):
+            postgres.copy_text(session, "patients", ("id", *PATIENT_COLUMNS), patients)
+            postgres.copy_text(session, "contact_points", CONTACT_COLUMNS, contacts)
+            postgres.copy_text(session, "patient_tags", ("patient_id", "tag_id"), tag_lines)
+            postgres.copy_text(
+                session, "patient_conditions", ("patient_id", "condition_id"), cond_lines
+            )
         return ids
 
     def _add_contacts(
