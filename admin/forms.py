@@ -83,6 +83,32 @@ class ConsentForm(SecureForm):
     evidence = StringField(_l("Evidence"), validators=[Optional(), Length(max=500)])
 
 
+#: the channels a patient can name as preferred (labels for staff)
+CHANNEL_LABELS = (
+    ("whatsapp", _l("WhatsApp")),
+    ("sms", _l("SMS")),
+    ("email", _l("E-mail")),
+    ("phone", _l("Phone")),
+)
+
+
+class ChannelPreferenceForm(SecureForm):
+    """The patient's own order of contact channels (up to three; blank: no preference)."""
+
+    first = SelectField(_l("First choice"), choices=[("", _l("No preference")), *CHANNEL_LABELS])
+    second = SelectField(_l("Second choice"), choices=[("", "-"), *CHANNEL_LABELS])
+    third = SelectField(_l("Third choice"), choices=[("", "-"), *CHANNEL_LABELS])
+
+    @classmethod
+    def for_patient(cls, preferred: str | None) -> ChannelPreferenceForm:
+        """The form filled in with the patient's current order."""
+        order = [*(preferred or "").split(","), "", "", ""][:3]
+        return cls(data=dict(zip(("first", "second", "third"), order, strict=True)))
+
+    def order(self) -> list[str]:
+        return [f.data for f in (self.first, self.second, self.third) if f.data]
+
+
 class MergeForm(SecureForm):
     """Merge a duplicate (the other record) into this one."""
 

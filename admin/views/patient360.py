@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from admin.forms import (
     BookAppointmentForm,
+    ChannelPreferenceForm,
     ConsentForm,
     FeedbackForm,
     LogCallForm,
@@ -190,6 +191,7 @@ class PatientRecordView(CareLoopView):
             "book_form": _booking_form(session),
             "feedback_form": FeedbackForm(),
             "consent_form": ConsentForm(),
+            "channels_form": ChannelPreferenceForm.for_patient(patient.preferred_channels),
             "merge_form": MergeForm(),
             "show_bodies": can(Perm.CLINICAL),
             "before": before,
@@ -299,6 +301,18 @@ class PatientRecordView(CareLoopView):
                 evidence=form.evidence.data or None,
             )
             return _("Consent recorded.")
+
+        return self._act(patient_id, Perm.CONSENT_EDIT, form, action)
+
+    @expose("/<int:patient_id>/channels", methods=("POST",))
+    def change_channels(self, patient_id: int) -> Any:
+        form = ChannelPreferenceForm(request.form)
+
+        def action(session: Session) -> str:
+            patients.update_patient(
+                session, patient_id, {"preferred_channels": form.order()}, current_actor()
+            )
+            return _("Contact preference saved.")
 
         return self._act(patient_id, Perm.CONSENT_EDIT, form, action)
 

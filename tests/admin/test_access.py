@@ -52,6 +52,12 @@ ACTIONS = [
         {"channel": "sms", "purpose": "care", "action": "granted"},
         {A, C},
     ),
+    (
+        "contact preference",
+        "/admin/patient/{pid}/channels",
+        {"first": "email"},
+        {A, C},
+    ),
     ("disable plugin", "/admin/plugins/attribution/disable", {}, {A}),
 ]
 

@@ -262,3 +262,25 @@ def test_disabled_plugin_adds_no_panel(client, login_as, patient_id, plugin_regi
     assert "Gone panel" in client.get(f"/admin/patient/{patient_id}").get_data(as_text=True)
     runtime.plugins.disable("panelgone", Actor.system("test"))
     assert "Gone panel" not in client.get(f"/admin/patient/{patient_id}").get_data(as_text=True)
+
+
+def test_contact_preference_is_saved_shown_and_cleared(client, login_as, patient_id, runtime):
+    user_id = login_as("crm_staff")
+    url = f"/admin/patient/{patient_id}/channels"
+    data = {"csrf_token": csrf_token(client), "first": "email", "second": "sms", "third": "email"}
+    assert client.post(url, data=data).status_code == 302
+    with runtime.session() as session:
+        assert session.get(Patient, patient_id).preferred_channels == "email,sms"
+    page = client.get(f"/admin/patient/{patient_id}").get_data(as_text=True)
+    assert "email → sms" in page and '<option selected value="email">' in page
+    blank = {"csrf_token": csrf_token(client), "first": "", "second": "", "third": ""}
+    assert client.post(url, data=blank).status_code == 302
+    with runtime.session() as session:
+        assert session.get(Patient, patient_id).preferred_channels is None
+    changes = _audit(runtime, entity_type="patient", action="update", staff_user_id=user_id)
+    assert len(changes) == 2
+    assert (
+        client.post(url, data={"csrf_token": csrf_token(client), "first": "fax"}).status_code == 302
+    )
+    with runtime.session() as session:
+        assert session.get(Patient, patient_id).preferred_channels is None  # refused
