@@ -48,17 +48,20 @@ class KeyFilter:
     def check_add(self, key: str) -> bool:
         """Add a packed key (:func:`pack_key`); return whether it may have been there already."""
         h = hash(key) & _MASK
-        pos, step = h & 0xFFFFFFFF, (h >> 32) | 1
         size, bits = self.size, self.bits
-        present = True
-        for _ in range(_HASHES):
-            pos %= size
-            byte, bit = pos >> 3, 1 << (pos & 7)
-            if not bits[byte] & bit:
-                present = False
-                bits[byte] |= bit
-            pos += step
-        return present
+        step = (h >> 32) | 1
+        # the _HASHES (3) positions, unrolled: this runs for every key of a file
+        p1 = (h & 0xFFFFFFFF) % size
+        p2 = (p1 + step) % size
+        p3 = (p2 + step) % size
+        b1, b2, b3 = 1 << (p1 & 7), 1 << (p2 & 7), 1 << (p3 & 7)
+        p1, p2, p3 = p1 >> 3, p2 >> 3, p3 >> 3
+        if bits[p1] & b1 and bits[p2] & b2 and bits[p3] & b3:
+            return True
+        bits[p1] |= b1
+        bits[p2] |= b2
+        bits[p3] |= b3
+        return False
 
     def update(self, keys: Iterable[str]) -> None:
         for key in keys:

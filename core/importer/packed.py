@@ -14,7 +14,6 @@ as a :class:`ParsedRow` like before (*slow* rows; about 1% of a typical file).
 
 from __future__ import annotations
 
-import collections
 from array import array
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -49,20 +48,29 @@ class PackedChunk:
 def pack(parsed: list[ParsedRow | Reject]) -> PackedChunk:
     """Pack a worker's parsed chunk (in the worker process)."""
     out = PackedChunk()
-    counts: collections.Counter[str] = collections.Counter()
+    seen: set[str] = set()
+    repeated: set[str] = set()
     for position, item in enumerate(parsed):
         if isinstance(item, Reject):
             out.rejects.append(item)
             continue
-        keys = tuple(pack_key(kind, value) for kind, value in item.keys())
-        counts.update(keys)
+        keys = (
+            *(("m" + item.mrn,) if item.mrn else ()),
+            *["p" + v for v in item.phones],
+            *["w" + v for v in item.whatsapp],
+            *["e" + v for v in item.emails],
+        )  # pack_key of ParsedRow.keys(), inlined
+        for key in keys:
+            if key in seen:
+                repeated.add(key)
+            else:
+                seen.add(key)
         out.positions.append(position)
         out.keys.append(keys)
         out.patients.append(patient_template(item))
         out.contacts.append(contacts_template(item))
         out.tags.append(tuple(item.tags))
         out.conditions.append(tuple(item.conditions))
-    repeated = {key for key, count in counts.items() if count > 1}
     if repeated:
         out.shared = {i for i, keys in enumerate(out.keys) if not repeated.isdisjoint(keys)}
     return out
