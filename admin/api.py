@@ -11,15 +11,28 @@ only the columns it returns (no ORM object graphs) so it answers in milliseconds
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Blueprint, abort, jsonify, request, url_for
-from sqlalchemy import Select, literal, null, select, text, union_all
+from sqlalchemy import (
+    BigInteger,
+    CompoundSelect,
+    Select,
+    bindparam,
+    literal,
+    null,
+    or_,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from admin.views.base import client_ip, get_runtime, record_url
 from core.audit import Actor, record_views
-from core.db import utcnow
+from core.db import UTCDateTime, utcnow
+from core.driver_query import DriverQuery
 from core.errors import InvalidPhoneNumber
 from core.identity import try_normalize_phone
 from core.models import Appointment, Doctor, Interaction
@@ -47,23 +60,23 @@ def _authorised() -> bool:
     return hmac.compare_digest(given.strip().encode(), token.encode())
 
 
-def _summary_rows(patient_ids: list[int]) -> Select[Any]:
+def _summary_union(patient_ids: Sequence[Any], now: Any) -> CompoundSelect:
     """One statement for every shown patient's next open appointment and last interactions.
 
     A ``UNION ALL`` of small per-patient index range scans (each with its own
     ``LIMIT``, so a patient with thousands of interactions costs no more than
     one with five), in one round trip instead of two per patient.  Columns are
     shared by both kinds: ``a`` is the appointment's status or the interaction's
-    channel, ``b`` the doctor or the direction.
+    channel, ``b`` the doctor or the direction.  *patient_ids* and *now* are
+    values or bind parameters.
     """
-    now = utcnow()
     parts: list[Select[Any]] = []
     for patient_id in patient_ids:
         parts.append(
             select(
-                literal(patient_id).label("patient_id"),
+                Appointment.patient_id,
                 literal("appointment").label("source"),
-                Appointment.id.label("id"),
+                Appointment.id,
                 Appointment.scheduled_start.label("at"),
                 Appointment.status.label("a"),
                 Doctor.display_name.label("b"),
@@ -75,30 +88,39 @@ def _summary_rows(patient_ids: list[int]) -> Select[Any]:
             .where(
                 Appointment.patient_id == patient_id,
                 Appointment.scheduled_start >= now,
-                Appointment.status.in_(_OPEN),
+                or_(*(Appointment.status == status for status in _OPEN)),
             )
             .order_by(Appointment.scheduled_start)
             .limit(1)
         )
         parts.append(
             select(
-                literal(patient_id).label("patient_id"),
+                Interaction.patient_id,
                 literal("interaction").label("source"),
-                Interaction.id.label("id"),
+                Interaction.id,
                 Interaction.started_at.label("at"),
                 Interaction.channel.label("a"),
                 Interaction.direction.label("b"),
-                Interaction.kind.label("kind"),
-                Interaction.subject.label("subject"),
-                Interaction.outcome.label("outcome"),
+                Interaction.kind,
+                Interaction.subject,
+                Interaction.outcome,
             )
             .where(Interaction.patient_id == patient_id)
             .order_by(Interaction.started_at.desc(), Interaction.id.desc())
             .limit(LAST_INTERACTIONS)
         )
     # each part as a subquery: SQLite refuses ORDER BY/LIMIT inside a bare compound
-    subqueries = [select(part.subquery()) for part in parts]
-    return union_all(*subqueries)
+    return union_all(*(select(part.subquery()) for part in parts))
+
+
+#: the usual case, one caller: compiled once, run on the driver's cursor
+_ONE_SUMMARY = DriverQuery(
+    _summary_union(
+        [bindparam("patient_id", type_=BigInteger())], bindparam("now", type_=UTCDateTime())
+    ),
+    "patient_id",
+    "now",
+)
 
 
 def _summaries(session: Session, patient_ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -108,26 +130,31 @@ def _summaries(session: Session, patient_ids: list[int]) -> dict[int, dict[str, 
     }
     if not patient_ids:
         return found
-    rows = session.connection().execute(_summary_rows(patient_ids)).all()
-    for r in rows:
-        at = r.at
-        if r.source == "appointment":
-            found[r.patient_id]["next_appointment"] = {
-                "id": r.id,
+    now = utcnow()
+    if len(patient_ids) == 1:
+        rows: Sequence[Sequence[Any]] = _ONE_SUMMARY.rows(
+            session, patient_id=patient_ids[0], now=now
+        )
+    else:
+        rows = session.connection().execute(_summary_union(patient_ids, now)).all()
+    for pid, source, row_id, at, a, b, kind, subject, outcome in rows:
+        if source == "appointment":
+            found[pid]["next_appointment"] = {
+                "id": row_id,
                 "start": at.isoformat(),
-                "status": r.a,
-                "doctor": r.b,
+                "status": a,
+                "doctor": b,
             }
         else:
-            found[r.patient_id]["last_interactions"].append(
+            found[pid]["last_interactions"].append(
                 {
-                    "id": r.id,
+                    "id": row_id,
                     "at": at.isoformat(),
-                    "channel": r.a,
-                    "direction": r.b,
-                    "kind": r.kind,
-                    "subject": r.subject,
-                    "outcome": r.outcome,
+                    "channel": a,
+                    "direction": b,
+                    "kind": kind,
+                    "subject": subject,
+                    "outcome": outcome,
                 }
             )
     for summary in found.values():

@@ -10,8 +10,8 @@ types such as ``Date`` on SQLite and :class:`core.db.UTCDateTime` right.
 On PostgreSQL psycopg prepares the repeated statement on the server by itself.
 
 Use it only where a benchmark shows the overhead matters (the caller-ID
-lookup); parameters must be plain values the driver takes as they are
-(``str``, ``int``): no bind processors are applied.
+lookup, the telephony summary).  Parameter values go through their types'
+bind processors (aware datetimes become SQLite's naive UTC, as with SQLAlchemy).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Dialect, Select
+from sqlalchemy import CompoundSelect, Dialect, Select
 from sqlalchemy.orm import Session
 
 
@@ -31,13 +31,15 @@ class _Compiled:
     positions: tuple[str, ...] | None
     #: values of the statement's own constants (limits, literals), by name
     constants: dict[str, Any]
+    #: the named parameters' bind processors (only those that have one)
+    binders: dict[str, Callable[[Any], Any]]
     processors: tuple[Callable[[Any], Any] | None, ...]
 
 
 class DriverQuery:
-    """A Core ``select`` with named bind parameters, run on the DBAPI cursor."""
+    """A Core ``select`` (or ``UNION``) with named bind parameters, run on the DBAPI cursor."""
 
-    def __init__(self, statement: Select[Any], *parameters: str) -> None:
+    def __init__(self, statement: Select[Any] | CompoundSelect, *parameters: str) -> None:
         self.statement = statement
         self.parameters = parameters
         self._by_dialect: dict[str, _Compiled] = {}
@@ -46,15 +48,26 @@ class DriverQuery:
         found = self._by_dialect.get(dialect.name)
         if found is None:
             compiled = self.statement.compile(dialect=dialect)
+            if compiled.post_compile_params or compiled.literal_execute_params:
+                raise ValueError(
+                    "DriverQuery runs final SQL only: write IN (...) of constants as "
+                    "or_(column == a, column == b)"
+                )
             constants = compiled.construct_params({name: None for name in self.parameters})
             for name in self.parameters:
                 constants.pop(name)
             positions = tuple(compiled.positiontup) if compiled.positional else None
+            binders = {}
+            for name in self.parameters:
+                bind_type = compiled.binds[name].type.dialect_impl(dialect)
+                binder = bind_type.bind_processor(dialect)
+                if binder is not None:
+                    binders[name] = binder
             processors = tuple(
                 column.type.dialect_impl(dialect).result_processor(dialect, None)
                 for column in self.statement.selected_columns
             )
-            found = _Compiled(compiled.string, positions, constants, processors)
+            found = _Compiled(compiled.string, positions, constants, binders, processors)
             self._by_dialect[dialect.name] = found
         return found
 
@@ -65,6 +78,8 @@ class DriverQuery:
         connection = session.connection()
         compiled = self._compiled(connection.dialect)
         params: dict[str, Any] = {**compiled.constants, **values}
+        for name, binder in compiled.binders.items():
+            params[name] = binder(params[name])
         cursor = connection.connection.cursor()
         try:
             if compiled.positions is None:

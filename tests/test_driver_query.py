@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import bindparam, select
 
 from core.driver_query import DriverQuery
@@ -48,3 +49,25 @@ def test_runs_in_the_sessions_transaction_after_its_pending_changes(runtime, act
     with runtime.session() as s:
         assert BY_FAMILY.rows(s, family="Wijayakusuma") == []
         assert s.query(Interaction).count() == 0
+
+
+def test_parameters_go_through_their_types(runtime, actor):
+    from core.db import UTCDateTime
+
+    since = DriverQuery(
+        select(Patient.id).where(Patient.created_at >= bindparam("since", type_=UTCDateTime())),
+        "since",
+    )
+    with runtime.transaction() as s:
+        pid = create_patient(s, PatientInput(given_name="Fajar"), actor).id
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    with runtime.session() as s:
+        # an aware time is compared as stored (naive UTC text on SQLite)
+        assert since.rows(s, since=past) == [(pid,)]
+        assert since.rows(s, since=past + dt.timedelta(days=1)) == []
+
+
+def test_expanding_in_is_refused_with_a_hint(runtime):
+    query = DriverQuery(select(Patient.id).where(Patient.sex.in_(["female", "male"])))
+    with runtime.session() as s, pytest.raises(ValueError, match="or_"):
+        query.rows(s)
