@@ -58,6 +58,16 @@ Speed
     interrupted import keeps the chunks already committed (importing the same
     file again updates them instead of duplicating).  One audit event records
     the import: actor, file name, counts and the range of new ids.
+
+    On PostgreSQL the workers send rows back ready to ``COPY``
+    (:mod:`core.importer.packed`): the main process only checks their keys and
+    fills in ids, and parses again the few rows that may be duplicates.
+    Chunks commit without waiting for the disk (the audit event, committed
+    last, flushes them).  When the database role may set
+    ``session_replication_role`` (superuser, or ``GRANT SET`` on it) and the
+    import's tables carry no trigger of their own, new rows skip the per-row
+    foreign-key checks, whose references are guaranteed otherwise (see
+    :func:`core.importer.postgres.unchecked_links`).
 """
 
 from core.importer.pipeline import ImportOptions, ImportReport, import_csv

@@ -81,6 +81,11 @@ class Reject:
     reason: str
 
 
+#: the same number often comes twice (phone and WhatsApp, repeated rows): parse it once;
+#: an invalid one raises every time (exceptions are not cached)
+_phone = functools.lru_cache(maxsize=1024)(normalize_phone)
+
+
 @functools.lru_cache(maxsize=512)
 def _language(value: str) -> str | None:
     return language_tag(value)
@@ -222,8 +227,8 @@ def _parse(line: int, values: dict[str, str], default_region: str) -> ParsedRow:
         _language(language) if language else None,
         profile["country"],
         source[:120] if source else None,
-        _unique([normalize_phone(p, region) for p in _many(values, "phone")]),
-        _unique([normalize_phone(p, region) for p in _many(values, "whatsapp")]),
+        _unique([_phone(p, region) for p in _many(values, "phone")]),
+        _unique([_phone(p, region) for p in _many(values, "whatsapp")]),
         _unique([normalize_email(e) for e in _many(values, "email")]),
         tags,
         _conditions(_many(values, "conditions")),
