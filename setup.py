@@ -61,7 +61,8 @@ setup(
         "Flask-SQLAlchemy-Lite>=0.1,<1",
         "Flask-Login>=0.6.3,<0.7",
         "Flask-Babel>=4,<5",
-        "WTForms>=3.1,<4",
+        # 3.4 removes tuple choices for SelectField, which Flask-Admin 2.2 and our forms pass
+        "WTForms>=3.1,<3.4",
         "argon2-cffi>=23.1,<26",
         "itsdangerous>=2.1,<3",
         "Jinja2>=3.1,<4",
