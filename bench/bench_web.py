@@ -54,6 +54,7 @@ import psycopg
 
 from bench.bench_lookup import (
     COUNTRIES,
+    RAW_SQL,
     bench_runtime,
     load_patients,
     phone_of,
@@ -89,6 +90,27 @@ def minimal_app():  # pragma: no cover - run by gunicorn
     @app.get("/json")
     def answer():
         return jsonify(status="ok", name="minimal", items=[1, 2, 3])
+
+    return app
+
+
+def db_floor_app():  # pragma: no cover - run by gunicorn
+    """A second yardstick, for reading the telephony figure: one raw indexed lookup as JSON.
+
+    Flask and one psycopg connection per worker, the caller-ID query of
+    ``bench_lookup`` (prepared), no ORM, no session, no write: what any endpoint
+    that touches PostgreSQL at all pays on top of the minimal app.
+    """
+    import psycopg
+    from flask import Flask, jsonify, request
+
+    app = Flask("db_floor")
+    connection = psycopg.connect(os.environ["CARELOOP_DATABASE_URL"], autocommit=True)
+
+    @app.get("/lookup")
+    def lookup():
+        rows = connection.execute(RAW_SQL, (request.args["e164"],), prepare=True).fetchall()
+        return jsonify(patients=[row[0] for row in rows])
 
     return app
 
@@ -326,10 +348,22 @@ def measure_size(
     rng = random.Random(size)
     results: dict[str, tuple[Load, Load]] = {}
     minimal_script = _lua_paths(["/json"])
+    callers = [phone_of(6 * rng.randrange(size // 6))[1] for _ in range(300)]
+    floor_script = _lua_paths([f"/lookup?e164={urllib.parse.quote(c)}" for c in callers])
     with (
         gunicorn("bench.bench_web:careloop_app()", workers, env) as ours,
         gunicorn("bench.bench_web:minimal_app()", workers, {}) as minimal,
+        gunicorn("bench.bench_web:db_floor_app()", workers, env) as floor,
     ):
+        wrk(floor, floor_script, connections, 2)
+        floor_load = wrk(floor, floor_script, connections, duration)
+        results["db floor"] = (floor_load, Load(0, 0, 0, 0))
+        print(
+            f"{size:>9} {'db floor':<18} raw SELECT {floor_load.rps:8.1f} req/s "
+            f"p50 {floor_load.p50:7.2f} ms p99 {floor_load.p99:7.2f} ms errors {floor_load.errors}",
+            file=sys.stderr,
+            flush=True,
+        )
         cookie = session_cookie(ours, "bench_agent")
         for name, (script, who) in workloads(size, rng).items():
             # warm both, then measure ours and the yardstick back to back
@@ -382,6 +416,7 @@ def _results(
     sizes = sorted(by_size)
     first = sizes[0]
     tel, tel_base = by_size[first]["telephony lookup"]
+    floor, _none = by_size[first]["db floor"]
     results.append(
         Result(
             BENCH,
@@ -390,7 +425,11 @@ def _results(
             tel_base.rps,
             "req/s",
             0.40,
-            note=f"vs minimal JSON app; {how}; errors {tel.errors}",
+            note=(
+                f"vs minimal JSON app; {how}; errors {tel.errors}; for reading it: Flask + one "
+                f"raw indexed SELECT (no write) serves {floor.rps:.0f} req/s, "
+                f"{floor.rps / tel_base.rps:.2f} of the minimal app, p99 {floor.p99:.2f} ms"
+            ),
         )
     )
     results.append(
