@@ -39,6 +39,7 @@ from core.errors import CareLoopError
 from core.i18n import gettext, lazy_gettext
 from core.messaging import outbox
 from core.messaging.policy import reason_label
+from core.messaging.registry import channels_of
 from core.messaging.templates import (
     CONTEXT_DOC,
     TemplateProblem,
@@ -144,19 +145,46 @@ class OutboxView(CareLoopModelView):
         return super().get_query().options(joinedload(OutboundMessage.patient))
 
     def _act(self, ids: list[str], service: Any, done: str) -> None:
-        ok, refused = 0, 0
+        ok, refused, risky = 0, 0, 0
         runtime = get_runtime()
         for message_id in ids:
             try:
                 with runtime.transaction() as session:
                     service(session, int(message_id), current_actor())
                 ok += 1
+            except outbox.MayDuplicate:
+                risky += 1
             except CareLoopError:
                 refused += 1
         if ok:
             flash(done % {"count": ok}, "success")
+        if risky:
+            flash(
+                gettext(
+                    "%(count)d message(s) may already have been delivered (the provider's "
+                    "answer was lost): check in the provider's console, then use "
+                    "'Retry, delivery checked'",
+                    count=risky,
+                ),
+                "warning",
+            )
         if refused:
             flash(gettext("%(count)d message(s) could not be changed", count=refused), "warning")
+
+    def _retry(self, ids: list[str], *, delivery_checked: bool) -> None:
+        channels = channels_of(get_runtime())
+        deduplicating = {name for name, ch in channels.items() if ch.provider_deduplicates}
+
+        def retry(session: Any, message_id: int, actor: Any) -> Any:
+            return outbox.retry_message(
+                session,
+                message_id,
+                actor,
+                deduplicating_channels=deduplicating,
+                delivery_checked=delivery_checked,
+            )
+
+        self._act(ids, retry, gettext("%(count)d message(s) queued again"))
 
     @action(
         "retry",
@@ -164,7 +192,17 @@ class OutboxView(CareLoopModelView):
         lazy_gettext("Send the selected messages again (policy is checked again)?"),
     )
     def action_retry(self, ids: list[str]) -> None:
-        self._act(ids, outbox.retry_message, gettext("%(count)d message(s) queued again"))
+        self._retry(ids, delivery_checked=False)
+
+    @action(
+        "retry_checked",
+        lazy_gettext("Retry, delivery checked"),
+        lazy_gettext(
+            "You checked with the provider that these messages were not delivered. Send them again?"
+        ),
+    )
+    def action_retry_checked(self, ids: list[str]) -> None:
+        self._retry(ids, delivery_checked=True)
 
     @action("cancel", lazy_gettext("Cancel"), lazy_gettext("Cancel the selected queued messages?"))
     def action_cancel(self, ids: list[str]) -> None:

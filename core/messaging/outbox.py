@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -510,15 +510,36 @@ def get_message(session: Session, message_id: int) -> OutboundMessage:
 RETRYABLE = frozenset({MessageStatus.FAILED, MessageStatus.SUPPRESSED, MessageStatus.CANCELLED})
 
 
-def retry_message(session: Session, message_id: int, actor: Actor) -> OutboundMessage:
+class MayDuplicate(InvalidTransition):
+    """A retry could deliver the message twice: its last send's outcome is unknown."""
+
+
+def retry_message(
+    session: Session,
+    message_id: int,
+    actor: Actor,
+    *,
+    deduplicating_channels: Collection[str] = (),
+    delivery_checked: bool = False,
+) -> OutboundMessage:
     """Queue a failed, suppressed or cancelled message again (same idempotency key).
 
     Policy is checked again when it is sent.  Keeping the key means a provider
-    that deduplicates still refuses a message it already accepted.
+    that deduplicates still refuses a message it already accepted.  A message
+    flagged for reconciliation (a worker died during the provider call) on a
+    channel not in *deduplicating_channels* may already have reached the
+    patient: it is retried only with *delivery_checked* (staff looked in the
+    provider's console), else :class:`MayDuplicate` is raised.
     """
     message = get_message(session, message_id)
     if message.status not in RETRYABLE:
         raise InvalidTransition(f"a {message.status} message cannot be retried")
+    risky = message.needs_reconciliation and message.channel not in deduplicating_channels
+    if risky and not delivery_checked:
+        raise MayDuplicate(
+            f"message {message.id} may already have been delivered on {message.channel}: "
+            "check with the provider, then retry it as checked"
+        )
     before = message.status
     now = utcnow()
     message.status = MessageStatus.QUEUED.value
@@ -535,7 +556,7 @@ def retry_message(session: Session, message_id: int, actor: Actor) -> OutboundMe
         "outbound_message",
         message.id,
         patient_id=message.patient_id,
-        details={"from": before},
+        details={"from": before, "delivery_checked": bool(risky)},
     )
     session.flush()
     _enqueue_after_commit(session, [(message.id, 0)])

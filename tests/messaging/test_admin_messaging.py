@@ -101,3 +101,24 @@ def test_preview_on_a_real_patient(client, login_as, runtime, patient_id):  # no
     assert "Halo Wayan!" in page.get_data(as_text=True)
     with runtime.session() as session:
         assert "template.preview" in session.scalars(select(AuditEvent.action)).all()
+
+
+def test_retry_needs_check(client, login_as, runtime, failed_message, monkeypatch):  # noqa: F811
+    """A message that may already have reached the patient needs "Retry, delivery checked"."""
+    import admin.views.messaging as messaging_views
+
+    monkeypatch.setattr(messaging_views, "channels_of", lambda runtime: {})  # none deduplicates
+    with runtime.transaction() as session:
+        session.get(OutboundMessage, failed_message).needs_reconciliation = True
+    login_as("marketer")
+    for action, expected in (("retry", "failed"), ("retry_checked", "queued")):
+        token = csrf_token(client, "/admin/outbox/")
+        response = client.post(
+            "/admin/outbox/action/",
+            data={"action": action, "rowid": str(failed_message), "csrf_token": token},
+            follow_redirects=True,
+        )
+        with runtime.session() as session:
+            assert session.get(OutboundMessage, failed_message).status == expected
+        if action == "retry":
+            assert "may already have been delivered" in response.get_data(as_text=True)

@@ -223,3 +223,30 @@ def test_the_patients_channel_preference_reaches_the_policy(runtime, actor):
         assert policy.recipient_facts(s, pid, purpose="care", now=now).preferred_channels == (
             "whatsapp",
         )
+
+
+def test_a_flagged_message_is_retried_only_when_no_duplicate_can_reach_the_patient(
+    msg_runtime, make_patient, actor, monkeypatch
+):
+    from core.models import AuditEvent
+
+    monkeypatch.setattr(outbox, "send_to_broker", lambda pending: None)
+    pid = make_patient()
+    with msg_runtime.transaction() as session:
+        message = outbox.enqueue_message(session, pid, channel="email", body="x")
+        message.status, message.needs_reconciliation = "failed", True
+    with pytest.raises(outbox.MayDuplicate, match="may already have been delivered"):
+        with msg_runtime.transaction() as session:
+            outbox.retry_message(session, message.id, actor)
+    with msg_runtime.transaction() as session:  # a deduplicating provider refuses a repeat
+        outbox.retry_message(session, message.id, actor, deduplicating_channels={"email"})
+        row = session.get(OutboundMessage, message.id)
+        row.status, row.needs_reconciliation = "failed", True
+    with msg_runtime.transaction() as session:
+        row = outbox.retry_message(session, message.id, actor, delivery_checked=True)
+        assert row.status == "queued" and not row.needs_reconciliation
+    with msg_runtime.session() as session:
+        details = session.scalars(
+            select(AuditEvent.details).where(AuditEvent.action == "message.retry")
+        ).all()
+    assert [d["delivery_checked"] for d in details] == [False, True]
