@@ -64,9 +64,11 @@ IMPORT_TABLES = ("patients", "contact_points", "patient_tags", "patient_conditio
 
 
 _NO_TRIGGERS = (
-    "NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = ANY(%s::regclass[]) AND NOT tgisinternal)"
+    "NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = ANY(%(tables)s::regclass[]) "
+    "AND NOT tgisinternal) "
+    "AND NOT EXISTS (SELECT 1 FROM pg_rewrite WHERE ev_class = ANY(%(tables)s::regclass[]))"
 )
-#: (may set session_replication_role, no trigger but foreign keys), by "PostgreSQL 15+"
+#: (may set session_replication_role, no trigger nor rule but foreign keys), by "PostgreSQL 15+"
 _MAY_SKIP_SQL = {
     False: "SELECT current_setting('is_superuser') = 'on', " + _NO_TRIGGERS,
     True: "SELECT current_setting('is_superuser') = 'on' OR "
@@ -79,11 +81,11 @@ def may_skip_row_checks(session: Session) -> bool:
 
     It needs the right to set ``session_replication_role`` (superuser, or a
     ``GRANT SET`` on it, PostgreSQL 15+) and tables with no trigger besides
-    the foreign-key checks (a trigger someone added must keep firing).
+    the foreign-key checks, nor rule (what someone added must keep firing).
     """
     with _cursor(session) as cur:
         granted = cur.connection.info.server_version >= 150000  # GRANT SET ON PARAMETER
-        cur.execute(_MAY_SKIP_SQL[granted], (list(IMPORT_TABLES),))
+        cur.execute(_MAY_SKIP_SQL[granted], {"tables": list(IMPORT_TABLES)})
         privileged, no_triggers = cur.fetchone()
     return bool(privileged and no_triggers)
 
