@@ -12,6 +12,8 @@ import re
 from core.importer.rows import ParsedRow
 
 _SPECIAL = re.compile(r"[\\\t\n\r]")
+#: what a str.format template must escape too
+_TEMPLATE_SPECIAL = re.compile(r"[\\\t\n\r{}]")
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 NULL = "\\N"
 
@@ -74,3 +76,34 @@ def patient_template(row: ParsedRow) -> str:
 def contacts_template(row: ParsedRow) -> str:
     """The row's contact point lines as a :meth:`str.format` template of ``(id, timestamp)``."""
     return "".join("{0}" + _braces(suffix) + "{1}\n" for suffix in render_contacts(row))
+
+
+def templates(row: ParsedRow) -> tuple[str, str]:
+    """:func:`patient_template` and :func:`contacts_template` in one pass (what workers send)."""
+    birth = row.birth_date
+    fields = [
+        row.mrn,
+        row.given_name,
+        row.family_name,
+        row.display_name,
+        row.sort_name,
+        birth.isoformat() if birth is not None else None,
+        row.sex,
+        row.language,
+        row.country,
+        row.source,
+    ]
+    if _TEMPLATE_SPECIAL.search("".join([v for v in fields if v is not None])):
+        patient = patient_template(row)
+    else:
+        line = "\t".join([NULL if v is None else v for v in fields])
+        patient = "{0}\t" + line + "\tf\t{1}\t{1}\n"  # f: is_lead
+    parts = []
+    for kind, values in (("phone", row.phones), ("whatsapp", row.whatsapp), ("email", row.emails)):
+        primary = "t"
+        for value in values:
+            if _TEMPLATE_SPECIAL.search(value):
+                value = _braces(text_field(value))
+            parts.append(f"{{0}}\t{kind}\t{value}\t{primary}\tf\t{{1}}\n")
+            primary = "f"
+    return patient, "".join(parts)

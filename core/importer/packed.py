@@ -18,7 +18,7 @@ from array import array
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from core.importer.copytext import contacts_template, patient_template
+from core.importer.copytext import templates
 from core.importer.keyfilter import Key, pack_key
 from core.importer.rows import ParsedRow, Reject
 
@@ -67,8 +67,9 @@ def pack(parsed: list[ParsedRow | Reject]) -> PackedChunk:
                 seen.add(key)
         out.positions.append(position)
         out.keys.append(keys)
-        out.patients.append(patient_template(item))
-        out.contacts.append(contacts_template(item))
+        patient, contacts = templates(item)
+        out.patients.append(patient)
+        out.contacts.append(contacts)
         out.tags.append(tuple(item.tags))
         out.conditions.append(tuple(item.conditions))
     if repeated:
