@@ -64,6 +64,8 @@ class Config:
     public_url: str = ""
     channel_timeout: float = 10.0
     webhook_max_age: int = 600
+    #: days a processed raw webhook event is kept (nightly purge; they hold phone numbers)
+    webhook_retention_days: int = 90
     whatsapp_api_url: str = "https://graph.facebook.com/v21.0"
     whatsapp_token: str = field(default="", repr=False)
     whatsapp_phone_number_id: str = ""
@@ -109,6 +111,7 @@ class Config:
         "CARELOOP_PUBLIC_URL": "public_url",
         "CARELOOP_CHANNEL_TIMEOUT": "channel_timeout",
         "CARELOOP_WEBHOOK_MAX_AGE": "webhook_max_age",
+        "CARELOOP_WEBHOOK_RETENTION_DAYS": "webhook_retention_days",
         "CARELOOP_WHATSAPP_API_URL": "whatsapp_api_url",
         "CARELOOP_WHATSAPP_TOKEN": "whatsapp_token",
         "CARELOOP_WHATSAPP_PHONE_NUMBER_ID": "whatsapp_phone_number_id",
@@ -179,6 +182,10 @@ class Config:
             ) from exc
         if self.plugin_state_ttl < 0:
             raise ConfigurationError("CARELOOP_PLUGIN_STATE_TTL must be zero or positive")
+        if self.webhook_retention_days < 7:
+            raise ConfigurationError(
+                "CARELOOP_WEBHOOK_RETENTION_DAYS must be at least 7 (providers retry for days)"
+            )
         from core.messaging.policy import validate_settings
 
         validate_settings(self)

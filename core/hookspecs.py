@@ -100,6 +100,20 @@ def careloop_register_channels() -> list[Any] | None:
 
 
 @hookspec
+def careloop_register_periodic_tasks() -> list[Any] | None:
+    """Return jobs to start on a schedule (nightly clean-ups, daily recall runs).
+
+    The worker's periodic loop sends each task's actor when its cron slot comes,
+    from exactly one worker process, in the clinic's time zone; see
+    :mod:`core.periodic`.
+
+    :returns: ``core.periodic.PeriodicTask(name, schedule, actor)`` objects; the
+        name is stable and prefixed with the plugin's (``webhooks.purge``), the
+        actor a ``core.tasks.plugin_actor`` taking no arguments.
+    """
+
+
+@hookspec
 def careloop_register_segment_filters() -> list[Any] | None:
     """Return filters marketers can combine into patient segments.
 

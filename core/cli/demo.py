@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -114,8 +115,14 @@ def _serve(runtime: CareLoop, host: str, port: int) -> None:
     from werkzeug.serving import run_simple
 
     from admin.app import create_app
+    from core.cli.worker import periodic_loop
 
     app = create_app(runtime=runtime)
+    # what `careloop worker` does beside its threads: due messages, stuck ones, periodic tasks
+    stop = threading.Event()
+    threading.Thread(
+        target=periodic_loop, args=(runtime, stop, 5.0), name="demo-periodic", daemon=True
+    ).start()
     base = f"http://{host}:{port}"
     click.echo(_("Back office: %(url)s", url=f"{base}/admin/"))
     click.echo(_("Health check: %(url)s", url=f"{base}/health"))
@@ -124,6 +131,8 @@ def _serve(runtime: CareLoop, host: str, port: int) -> None:
         run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
     except OSError as exc:
         fail(_("cannot listen on %(host)s:%(port)s: %(error)s", host=host, port=port, error=exc))
+    finally:
+        stop.set()
 
 
 @click.command("demo")

@@ -4,7 +4,8 @@ One process runs ``--threads`` worker threads over every declared queue (core's
 ``messaging`` and each enabled plugin's) with a Redis/RabbitMQ prefetch of
 ``CARELOOP_WORKER_PREFETCH`` (dramatiq's default of 2 x threads caps short jobs
 at ~250 messages/s per thread), plus a thread that every ``--interval``
-seconds enqueues due messages (dispatcher) and recovers stuck ones (sweeper).
+seconds enqueues due messages (dispatcher), recovers stuck ones (sweeper) and
+starts the plugins' periodic tasks whose slot has come (:mod:`core.periodic`).
 ``--processes N`` starts N such processes and stops them together.
 """
 
@@ -26,16 +27,20 @@ logger = logging.getLogger(__name__)
 
 
 def periodic_loop(runtime: Any, stop: threading.Event, interval: float) -> None:
-    """Dispatch due rows and sweep stuck ones until *stop* is set; errors are logged."""
+    """Until *stop* is set: dispatch due rows, sweep stuck ones, start due periodic tasks.
+
+    Errors are logged (by type) and the loop goes on.
+    """
     from core.messaging.dispatcher import dispatch_due
     from core.messaging.sweeper import sweep
+    from core.periodic import run_due_tasks
 
     while not stop.is_set():
-        try:
-            dispatch_due(runtime)
-            sweep(runtime)
-        except Exception as exc:  # the database may be briefly unavailable: try again later
-            logger.warning("outbox periodic run failed: %s", type(exc).__name__)
+        for step in (dispatch_due, sweep, run_due_tasks):
+            try:
+                step(runtime)
+            except Exception as exc:  # the database may be briefly unavailable: try later
+                logger.warning("periodic %s failed: %s", step.__name__, type(exc).__name__)
         stop.wait(interval)
 
 

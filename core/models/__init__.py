@@ -15,6 +15,7 @@ from core.models.patient import (
     patient_conditions,
     patient_tags,
 )
+from core.models.periodic import PeriodicRun
 from core.models.staff import AuditEvent, PluginState, StaffUser
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "MessageTemplate",
     "OutboundMessage",
     "Patient",
+    "PeriodicRun",
     "PluginState",
     "RelatedPerson",
     "Service",

@@ -37,6 +37,18 @@ def careloop_register_models() -> list[type]:
     return [WebhookEvent]
 
 
+#: when processed raw events are purged (clinic time): a quiet hour
+PURGE_SCHEDULE = "40 2 * * *"
+
+
+@hookimpl
+def careloop_register_periodic_tasks() -> list[Any]:
+    from core.periodic import PeriodicTask
+    from plugins.webhooks.actors import purge_old_events
+
+    return [PeriodicTask("webhooks.purge", PURGE_SCHEDULE, purge_old_events)]
+
+
 @hookimpl
 def careloop_register_cli_commands() -> list[Any]:
     from plugins.webhooks.cli import webhooks

@@ -35,16 +35,17 @@ def reprocess(state: CliState, older_than: int) -> None:
 @webhooks.command("purge")
 @click.option(
     "--older-than-days",
-    default=90,
-    show_default=True,
+    default=None,
     type=click.IntRange(min=7),
-    help="Delete processed events received more than this many days ago.",
+    help="Delete processed events received more than this many days ago "
+    "(default: CARELOOP_WEBHOOK_RETENTION_DAYS).",
 )
 @pass_state
-def purge(state: CliState, older_than_days: int) -> None:
-    """Delete old processed raw events (they hold phone numbers and message texts)."""
+def purge(state: CliState, older_than_days: int | None) -> None:
+    """Delete old processed raw events now (workers also do it nightly)."""
     from plugins.webhooks.services import purge_processed
 
+    days = older_than_days or state.runtime.config.webhook_retention_days
     with state.runtime.transaction() as session:
-        count = purge_processed(session, older_than=dt.timedelta(days=older_than_days))
+        count = purge_processed(session, older_than=dt.timedelta(days=days))
     click.echo(f"{count} event(s) deleted")

@@ -148,3 +148,23 @@ def test_purge_deletes_only_old_processed_events(session):
     session.commit()
     left = set(session.scalars(select(WebhookEvent.event_key)))
     assert left == {"fresh", "pending"}
+
+
+def test_the_nightly_purge_task_keeps_events_for_the_configured_days(runtime, run_jobs):
+    from core.periodic import registered_tasks
+
+    runtime.config = runtime.config.with_overrides(webhook_retention_days=30)
+    with runtime.transaction() as s:
+        ids = record_events(
+            s, "smsapi", [IncomingEvent(k, "report", {}) for k in ("month old", "week old")]
+        )
+        now = dt.datetime.now(dt.UTC)
+        for event_id, days in zip(ids, (31, 7), strict=True):
+            event = s.get(WebhookEvent, event_id)
+            event.received_at, event.processed_at = now - dt.timedelta(days=days), now
+    (task,) = [t for t in registered_tasks(runtime) if t.name == "webhooks.purge"]
+    assert task.schedule == "40 2 * * *"
+    task.actor.send()
+    run_jobs()
+    with runtime.session() as s:
+        assert set(s.scalars(select(WebhookEvent.event_key))) == {"week old"}
