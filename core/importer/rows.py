@@ -103,7 +103,7 @@ def split_list(text: str, *, commas: bool = True) -> list[str]:
     """``"a; b;;c"`` -> ``["a", "b", "c"]`` (``;``, and ``,`` when *commas*, separate items)."""
     if commas:
         text = text.replace(",", ";")
-    return [part.strip() for part in text.split(";") if part.strip()]
+    return [part for part in map(str.strip, text.split(";")) if part]
 
 
 def row_values(pairs: list[tuple[str, int]], record: list[str]) -> dict[str, str]:
