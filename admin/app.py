@@ -105,10 +105,18 @@ def _build_admin(app: Flask, db: Any) -> Admin:
     from admin.views.lookup import LookupView
     from admin.views.patient360 import PatientRecordView
     from admin.views.patients import PatientListView
+    from admin.views.periodic import PeriodicRunView
     from admin.views.plugins import PluginsView
     from admin.views.records import AppointmentListView, InteractionListView
     from admin.views.users import UserListView
-    from core.models import Appointment, AuditEvent, Interaction, Patient, StaffUser
+    from core.models import (
+        Appointment,
+        AuditEvent,
+        Interaction,
+        Patient,
+        PeriodicRun,
+        StaffUser,
+    )
 
     admin = Admin(
         app,
@@ -134,6 +142,9 @@ def _build_admin(app: Flask, db: Any) -> Admin:
         admin.add_view(UserListView(StaffUser, db, name=gettext("Staff"), endpoint="users"))
         admin.add_view(PluginsView(name=gettext("Plugins"), endpoint="plugins", url="plugins"))
         admin.add_view(AuditView(AuditEvent, db, name=gettext("Audit trail"), endpoint="audit"))
+        admin.add_view(
+            PeriodicRunView(PeriodicRun, db, name=gettext("Scheduled tasks"), endpoint="periodic")
+        )
         from admin.views import messaging
 
         messaging.register(admin, db)

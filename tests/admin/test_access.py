@@ -24,6 +24,7 @@ VIEWS = [
     ("staff users", "/admin/users/", {A}),
     ("plugins", "/admin/plugins/", {A}),
     ("audit trail", "/admin/audit/", {A}),
+    ("scheduled tasks", "/admin/periodic/", {A}),
 ]
 
 #: (name, path, form fields, roles allowed)
