@@ -62,8 +62,10 @@ Speed
     On PostgreSQL the workers send rows back ready to ``COPY``
     (:mod:`core.importer.packed`): the main process only checks their keys and
     fills in ids, and parses again the few rows that may be duplicates.
-    Chunks commit without waiting for the disk (the audit event, committed
-    last, flushes them).  When the database role may set
+    Chunks commit without waiting for the disk: the audit event, committed
+    last and durably, flushes them; a server crash during the import may lose
+    its last fraction of a second of chunks (importing the file again writes
+    them).  When the database role may set
     ``session_replication_role`` (superuser, or ``GRANT SET`` on it) and the
     import's tables carry no trigger of their own, new rows skip the per-row
     foreign-key checks, whose references are guaranteed otherwise (see
