@@ -63,9 +63,11 @@ def fast_commit(session: Session) -> None:
 IMPORT_TABLES = ("patients", "contact_points", "patient_tags", "patient_conditions")
 
 
+# every trigger must be a foreign key's own (a deferrable unique constraint's is internal too)
 _NO_TRIGGERS = (
-    "NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = ANY(%(tables)s::regclass[]) "
-    "AND NOT tgisinternal) "
+    "NOT EXISTS (SELECT 1 FROM pg_trigger t LEFT JOIN pg_constraint c ON c.oid = t.tgconstraint "
+    "WHERE t.tgrelid = ANY(%(tables)s::regclass[]) "
+    "AND (NOT t.tgisinternal OR c.contype IS DISTINCT FROM 'f')) "
     "AND NOT EXISTS (SELECT 1 FROM pg_rewrite WHERE ev_class = ANY(%(tables)s::regclass[]))"
 )
 #: (may set session_replication_role, no trigger nor rule but foreign keys), by "PostgreSQL 15+"
