@@ -127,3 +127,66 @@ class NewPatientForm(SecureForm):
     birth_date = DateField(_l("Birth date"), validators=[Optional()])
     preferred_language = StringField(_l("Language"), validators=[Optional(), Length(max=35)])
     lead_source = StringField(_l("Lead source"), validators=[Optional(), Length(max=120)])
+
+
+SEX_CHOICES = (
+    ("unknown", _l("Unknown")),
+    ("female", _l("Female")),
+    ("male", _l("Male")),
+    ("other", _l("Other")),
+)
+
+
+class PatientProfileForm(SecureForm):
+    """The profile fields staff may correct (the display name follows the names)."""
+
+    given_name = StringField(_l("Given name"), validators=[Optional(), Length(max=120)])
+    family_name = StringField(_l("Family name"), validators=[Optional(), Length(max=120)])
+    mrn = StringField(_l("MRN"), validators=[Optional(), Length(max=64)])
+    birth_date = DateField(_l("Birth date"), validators=[Optional()])
+    sex = SelectField(_l("Sex"), choices=SEX_CHOICES)
+    preferred_language = StringField(_l("Language"), validators=[Optional(), Length(max=35)])
+    time_zone = StringField(_l("Time zone"), validators=[Optional(), Length(max=64)])
+    address_line = StringField(_l("Address"), validators=[Optional(), Length(max=250)])
+    city = StringField(_l("City"), validators=[Optional(), Length(max=120)])
+    province = StringField(_l("Province"), validators=[Optional(), Length(max=120)])
+    postal_code = StringField(_l("Postal code"), validators=[Optional(), Length(max=20)])
+    country = StringField(_l("Country (ISO code)"), validators=[Optional(), Length(max=2)])
+    lead_source = StringField(_l("Lead source"), validators=[Optional(), Length(max=120)])
+
+    #: the form's fields, in the order of ``core.services.patients.PROFILE_FIELDS``
+    FIELDS = (
+        "given_name",
+        "family_name",
+        "mrn",
+        "birth_date",
+        "sex",
+        "preferred_language",
+        "time_zone",
+        "address_line",
+        "city",
+        "province",
+        "postal_code",
+        "country",
+        "lead_source",
+    )
+
+    def changes(self) -> dict[str, object]:
+        """Field -> value as the service takes it (blank text is ``None``)."""
+        out: dict[str, object] = {}
+        for name in self.FIELDS:
+            value = getattr(self, name).data
+            out[name] = value.strip() or None if isinstance(value, str) else value
+        out["given_name"] = out["given_name"] or ""
+        out["family_name"] = out["family_name"] or ""
+        return out
+
+
+class ContactPointForm(SecureForm):
+    """Add a phone, e-mail or WhatsApp number (any format; checked by the service)."""
+
+    kind = SelectField(
+        _l("Kind"),
+        choices=[("phone", _l("Phone")), ("email", _l("E-mail")), ("whatsapp", _l("WhatsApp"))],
+    )
+    value = StringField(_l("Number or address"), validators=[DataRequired(), Length(max=320)])

@@ -522,3 +522,24 @@ def test_preferred_channels_are_checked_and_tidied(runtime, actor):
     assert channel_order(["email"]) == "email" and channel_order("") is None
     with pytest.raises(ValidationError, match="'fax'"), runtime.transaction() as s:
         create_patient(s, PatientInput(given_name="Ani", preferred_channels="sms,fax"), actor)
+
+
+def test_removing_a_contact_point_promotes_the_next_and_stays_within_the_patient(runtime, actor):
+    from core.errors import NotFound
+    from core.services.patients import remove_contact_point
+
+    with runtime.transaction() as s:
+        first = create_patient(
+            s, PatientInput(given_name="Ani", phones=["081200000001", "081200000002"]), actor
+        )
+        other = create_patient(s, PatientInput(given_name="Budi", phones=["081200000003"]), actor)
+        primary = next(p for p in first.contact_points if p.is_primary)
+        foreign = other.contact_points[0].id
+        ids = (first.id, primary.id)
+    with runtime.transaction() as s:
+        assert remove_contact_point(s, ids[0], ids[1], actor) == "phone"
+    with runtime.session() as s:
+        left = s.get(Patient, ids[0]).contact_points
+        assert [(p.value, p.is_primary) for p in left] == [("+6281200000002", True)]
+    with pytest.raises(NotFound), runtime.transaction() as s:
+        remove_contact_point(s, ids[0], foreign, actor)

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
+from flask_admin.form import SecureForm
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
@@ -22,10 +23,12 @@ from admin.forms import (
     BookAppointmentForm,
     ChannelPreferenceForm,
     ConsentForm,
+    ContactPointForm,
     FeedbackForm,
     LogCallForm,
     MergeForm,
     NewPatientForm,
+    PatientProfileForm,
 )
 from admin.views.base import (
     CareLoopView,
@@ -192,6 +195,8 @@ class PatientRecordView(CareLoopView):
             "feedback_form": FeedbackForm(),
             "consent_form": ConsentForm(),
             "channels_form": ChannelPreferenceForm.for_patient(patient.preferred_channels),
+            "contact_form": ContactPointForm(),
+            "remove_form": SecureForm(),
             "merge_form": MergeForm(),
             "show_bodies": can(Perm.CLINICAL),
             "before": before,
@@ -356,6 +361,56 @@ class PatientRecordView(CareLoopView):
                 loser=loser,
                 form=MergeForm(data={"other_id": other_id, "confirm": "yes"}),
             )
+
+    # -- profile and contact points ---------------------------------------------
+
+    @expose("/<int:patient_id>/edit", methods=("GET", "POST"))
+    def edit(self, patient_id: int) -> Any:
+        if not can(Perm.PATIENT_EDIT):
+            abort(403)
+        session = db_session()
+        patient = session.get(Patient, patient_id)
+        if patient is None or patient.merged_into_id is not None:
+            abort(404)
+        form = PatientProfileForm(request.form if request.method == "POST" else None, obj=patient)
+        if request.method == "POST":
+            if not form.validate():
+                if "csrf_token" in form.errors:
+                    abort(400)
+            else:
+                try:
+                    with get_runtime().transaction() as tx:
+                        changed = patients.update_patient(
+                            tx, patient_id, form.changes(), current_actor()
+                        )
+                except CareLoopError as exc:
+                    flash(str(exc), "error")
+                else:
+                    flash(_("Profile saved.") if changed else _("Nothing changed."), "success")
+                    return redirect(url_for(".record", patient_id=patient_id))
+        return self.render("careloop/patient_edit.html", form=form, patient=patient)
+
+    @expose("/<int:patient_id>/contacts", methods=("POST",))
+    def add_contact(self, patient_id: int) -> Any:
+        form = ContactPointForm(request.form)
+
+        def action(session: Session) -> str:
+            patients.add_contact_point(
+                session, patient_id, form.kind.data, form.value.data, current_actor()
+            )
+            return _("Contact added.")
+
+        return self._act(patient_id, Perm.PATIENT_EDIT, form, action)
+
+    @expose("/<int:patient_id>/contacts/<int:contact_id>/remove", methods=("POST",))
+    def remove_contact(self, patient_id: int, contact_id: int) -> Any:
+        form = SecureForm(request.form)
+
+        def action(session: Session) -> str:
+            patients.remove_contact_point(session, patient_id, contact_id, current_actor())
+            return _("Contact removed.")
+
+        return self._act(patient_id, Perm.PATIENT_EDIT, form, action)
 
     # -- new patient (from caller-ID "create") -------------------------------
 

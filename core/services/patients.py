@@ -24,6 +24,7 @@ from core.errors import (
     DuplicateRecord,
     InvalidPhoneNumber,
     MergeError,
+    NotFound,
     PatientNotFound,
     ValidationError,
 )
@@ -400,6 +401,25 @@ def add_contact_point(
     patient.contact_points.append(point)
     _patient_changed(session, patient.id, ["contact_points"], actor)
     return point
+
+
+def remove_contact_point(session: Session, patient_id: int, contact_id: int, actor: Actor) -> str:
+    """Remove one of the patient's phones, e-mails or WhatsApp numbers; returns its kind.
+
+    When it was the primary one of its kind, the oldest remaining one of that
+    kind becomes primary.  Raises :class:`NotFound` for another patient's point.
+    """
+    patient = get_patient(session, patient_id, audit_view=False)
+    point = next((p for p in patient.contact_points if p.id == contact_id), None)
+    if point is None:
+        raise NotFound(f"patient {patient_id} has no contact point {contact_id}")
+    patient.contact_points.remove(point)
+    if point.is_primary:
+        same = [p for p in patient.contact_points if p.kind == point.kind]
+        if same:
+            min(same, key=lambda p: p.id).is_primary = True
+    _patient_changed(session, patient.id, ["contact_points"], actor)
+    return point.kind
 
 
 def archive_patient(session: Session, patient_id: int, actor: Actor) -> None:

@@ -25,6 +25,7 @@ VIEWS = [
     ("plugins", "/admin/plugins/", {A}),
     ("audit trail", "/admin/audit/", {A}),
     ("scheduled tasks", "/admin/periodic/", {A}),
+    ("edit profile", "/admin/patient/{pid}/edit", {A, C, G}),
 ]
 
 #: (name, path, form fields, roles allowed)
@@ -52,6 +53,12 @@ ACTIONS = [
         "/admin/patient/{pid}/consent",
         {"channel": "sms", "purpose": "care", "action": "granted"},
         {A, C},
+    ),
+    (
+        "add contact",
+        "/admin/patient/{pid}/contacts",
+        {"kind": "email", "value": "second@example.org"},
+        {A, C, G},
     ),
     (
         "contact preference",
