@@ -16,6 +16,8 @@ PAGES = [
     ("/admin/users/", {A}),
     ("/admin/plugins/", {A}),
     ("/admin/audit/", {A}),
+    ("/admin/periodic/", {A}),
+    ("/admin/patient/{wayan}/edit", {A, C, G}),
 ]
 
 
@@ -86,6 +88,7 @@ def test_xss_name_is_text_everywhere_and_no_dialog(page_factory, staff, patients
         "/admin/patients/",
         "/admin/patients/?search=%3Cimg",
         f"/admin/patient/{xss}",
+        f"/admin/patient/{xss}/edit",
         "/admin/lookup/?phone=0811-0000-0001",
         "/admin/audit/",
         "/admin/interactions/",
@@ -99,3 +102,21 @@ def test_xss_name_is_text_everywhere_and_no_dialog(page_factory, staff, patients
     page.goto("/admin/patients/")
     assert XSS_NAME in page.inner_text("body")
     assert page.dialogs == []
+
+
+def test_agent_corrects_the_profile_and_adds_a_number(page_factory, staff, patients):
+    page = page_factory()
+    sign_in(page, staff[G])
+    page.goto(f"/admin/patient/{patients['wayan']}")
+    page.click("#edit-profile")
+    page.fill("#profile-form input[name=city]", "Singaraja")
+    page.fill("#profile-form input[name=time_zone]", "Asia/Makassar")
+    page.click("#profile-form button[type=submit]")
+    page.wait_for_selector(".alert-success")
+    assert "Singaraja" in page.inner_text("body")
+    page.click("text=Add a phone, e-mail or WhatsApp number")
+    page.select_option("#contact-form select[name=kind]", "whatsapp")
+    page.fill("#contact-form input[name=value]", "0813-5555-0101")
+    page.click("#contact-form button[type=submit]")
+    page.wait_for_selector(".alert-success")
+    assert "whatsapp: +6281355550101" in page.inner_text("#contacts")
