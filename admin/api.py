@@ -24,7 +24,6 @@ from sqlalchemy import (
     null,
     or_,
     select,
-    text,
     union_all,
 )
 from sqlalchemy.orm import Session
@@ -171,8 +170,9 @@ def _relaxed_commit(session: Session) -> None:
     database *server* crash the last fraction of a second of inbound-call
     records (and their audit events) may be missing; the data stays consistent.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
 
 @bp.post("/telephony/inbound-call")
