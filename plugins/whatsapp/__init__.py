@@ -1,6 +1,6 @@
 """WhatsApp through the Cloud API: a channel and its webhook.
 
-Sends text and approved template messages over core's provider HTTP client (base
+Sends text and approved template messages over a small httpx client (base
 URL configurable with ``CARELOOP_WHATSAPP_API_URL``), and receives status
 updates and replies at ``/webhooks/whatsapp``.  Used in live mode only
 (``CARELOOP_CHANNEL_MODE=live``); in console mode core keeps messages in the

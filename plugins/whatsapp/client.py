@@ -14,7 +14,7 @@ from core.messaging.channel import (
     SendResult,
     TransientChannelError,
 )
-from core.messaging.http import ProviderHTTP, ProviderResponse
+from core.messaging.http import ProviderHTTP
 from plugins.webhooks.channel_base import ConfiguredChannel, http_error
 
 #: Graph error codes that mean "slow down", not "this message is wrong"
@@ -68,7 +68,7 @@ class WhatsAppClient:
         self._http.close()
 
 
-def classify_error(response: ProviderResponse) -> Exception:
+def classify_error(response: httpx.Response) -> Exception:
     """Map a Graph error answer to a transient or permanent channel error."""
     try:
         code = int(response.json()["error"]["code"])

@@ -39,7 +39,7 @@ class HttpChannel:
     name: str = "sms"
     contact_kind: str = "phone"
     http: ProviderHTTP = field(init=False)
-    messages_url: str = field(init=False)
+    messages_url: httpx.URL = field(init=False)
 
     def __post_init__(self) -> None:
         self.http = ProviderHTTP(self.url, timeout=5.0)
