@@ -9,6 +9,7 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat
 
 from core.errors import InvalidEmail, InvalidPhoneNumber
+from core.phone_national import national_e164
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 #: what a written phone number may contain besides digits (letters are refused, not
@@ -22,8 +23,15 @@ def normalize_phone(raw: str, region: str | None = None) -> str:
 
     *region* (ISO 3166 alpha-2) is used for numbers written without a country
     code.  Raises :class:`InvalidPhoneNumber` naming the value when the number
-    cannot be parsed or is not a possible number.
+    cannot be parsed or is not a possible number.  A national-format number
+    takes a faster path with the same result (:mod:`core.phone_national`).
     """
+    fast = national_e164(raw, region) if raw else None
+    return fast if fast is not None else parse_phone(raw, region)
+
+
+def parse_phone(raw: str, region: str | None = None) -> str:
+    """:func:`normalize_phone` through ``phonenumbers.parse`` for every number."""
     text = (raw or "").strip()
     if not text:
         raise InvalidPhoneNumber("phone number is empty", field="phone")

@@ -52,3 +52,43 @@ def test_display_name_order_follows_the_script(given, family, display):
 
 def test_sort_key_ignores_case_and_accents():
     assert sort_key("Ångström", "Élise", "") == sort_key("angstrom", "elise", "")
+
+
+def test_national_fast_path_agrees_with_the_full_parse_on_every_region():
+    import random
+
+    import phonenumbers
+    from phonenumbers import PhoneNumberFormat, PhoneNumberType
+
+    from core.errors import InvalidPhoneNumber
+    from core.identity import normalize_phone, parse_phone
+
+    def outcome(normalize, text, region):
+        try:
+            return normalize(text, region)
+        except InvalidPhoneNumber as exc:
+            return f"error: {exc}"
+
+    rng = random.Random(5)
+    cases = [("0812 3456 7890", "ID"), ("8 (912) 345-67-89", "RU"), ("12-abc", "ID")]
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            for style in (PhoneNumberFormat.NATIONAL, PhoneNumberFormat.INTERNATIONAL):
+                text = phonenumbers.format_number(example, style)
+                cases.append((text, region))
+                for _ in range(8):  # other digits, one more or one less
+                    other = "".join(
+                        rng.choice("0123456789") if c.isdigit() and rng.random() < 0.3 else c
+                        for c in text
+                    )
+                    cases += [(other, region), (other + "5", region), (other[:-1], region)]
+        code = str(phonenumbers.country_code_for_region(region))
+        for prefix in ("", "0", "8", "00", "1", code, "0" + code):  # random national-looking ones
+            digits = prefix + "".join(rng.choice("0123456789") for _ in range(rng.randint(2, 12)))
+            cases.append(("".join(c + rng.choice(("", "", " ", "-", ".")) for c in digits), region))
+    for text, region in cases:
+        expected = outcome(parse_phone, text, region)
+        assert outcome(normalize_phone, text, region) == expected, (text, region)

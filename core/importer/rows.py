@@ -13,9 +13,8 @@ from typing import Any
 
 from core.errors import ValidationError
 from core.i18n import gettext as _
-from core.identity import compose_display_name, normalize_email, sort_key
+from core.identity import compose_display_name, normalize_email, normalize_phone, sort_key
 from core.importer.columns import MULTI_FIELDS, HeaderMap
-from core.importer.phones import normalize_phone
 from core.services.patients import validate_profile
 from core.services.validation import language_tag
 
