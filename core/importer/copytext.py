@@ -27,10 +27,10 @@ def text_field(value: str | dt.date | None) -> str:
     return value.translate(_ESCAPES) if _SPECIAL.search(value) else value
 
 
-def render_patient(row: ParsedRow) -> str:
-    """The patient's columns after ``id`` and before the timestamps (see ``PATIENT_COLUMNS``)."""
+def _patient_fields(row: ParsedRow) -> list[str | None]:
+    """The patient's columns after ``id``, up to ``is_lead`` (see ``PATIENT_COLUMNS``)."""
     birth = row.birth_date
-    fields = [
+    return [
         row.mrn,
         row.given_name,
         row.family_name,
@@ -41,8 +41,12 @@ def render_patient(row: ParsedRow) -> str:
         row.language,
         row.country,
         row.source,
-        "f",  # is_lead
     ]
+
+
+def render_patient(row: ParsedRow) -> str:
+    """The patient's columns after ``id`` and before the timestamps (see ``PATIENT_COLUMNS``)."""
+    fields = [*_patient_fields(row), "f"]  # f: is_lead
     if _SPECIAL.search("".join([v for v in fields if v is not None])):
         return "\t".join([text_field(v) for v in fields])
     return "\t".join([NULL if v is None else v for v in fields])  # nothing to escape: one check
@@ -80,19 +84,7 @@ def contacts_template(row: ParsedRow) -> str:
 
 def templates(row: ParsedRow) -> tuple[str, str]:
     """:func:`patient_template` and :func:`contacts_template` in one pass (what workers send)."""
-    birth = row.birth_date
-    fields = [
-        row.mrn,
-        row.given_name,
-        row.family_name,
-        row.display_name,
-        row.sort_name,
-        birth.isoformat() if birth is not None else None,
-        row.sex,
-        row.language,
-        row.country,
-        row.source,
-    ]
+    fields = _patient_fields(row)
     if _TEMPLATE_SPECIAL.search("".join([v for v in fields if v is not None])):
         patient = patient_template(row)
     else:
