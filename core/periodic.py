@@ -69,10 +69,13 @@ class PeriodicTask:
 
 
 def registered_tasks(runtime: CareLoop) -> list[PeriodicTask]:
-    """The tasks of every enabled plugin; a duplicate name keeps the first and is logged."""
-    runtime.plugins.refresh()
+    """The tasks of every enabled plugin; a duplicate name keeps the first and is logged.
+
+    A plugin whose hook raises (a bad cron expression) is logged and left out,
+    so it cannot stop the other plugins' tasks.
+    """
     tasks: dict[str, PeriodicTask] = {}
-    for task in runtime.plugins.collect("careloop_register_periodic_tasks"):
+    for task in runtime.plugins.collect_isolated("careloop_register_periodic_tasks"):
         if not isinstance(task, PeriodicTask):
             logger.error("careloop_register_periodic_tasks returned a %s", type(task).__name__)
         elif task.name in tasks:

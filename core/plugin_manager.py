@@ -459,15 +459,23 @@ class PluginHost:
 
     def collect(self, hook_name: str, **kwargs: Any) -> list[Any]:
         """Call a ``careloop_register_*`` hook and flatten the lists it returns."""
-        results: list[Any] = []
-        for item in self.caller(hook_name)(**kwargs):
-            if item is None:
-                continue
-            if isinstance(item, list | tuple):
-                results.extend(item)
-            else:
-                results.append(item)
-        return results
+        return _flatten(self.caller(hook_name)(**kwargs))
+
+    def collect_isolated(self, hook_name: str, **kwargs: Any) -> list[Any]:
+        """:meth:`collect` for hooks read again and again at run time (periodic tasks).
+
+        A plugin whose implementation raises is logged (by exception type) and
+        left out; the other plugins' results still come back.
+        """
+        answers: list[Any] = []
+        for impl in reversed(self.caller(hook_name).get_hookimpls()):
+            try:
+                answers.append(impl.function(*[kwargs[arg] for arg in impl.argnames]))
+            except Exception as exc:
+                logger.error(
+                    "plugin %s failed in %s: %s", impl.plugin_name, hook_name, type(exc).__name__
+                )
+        return _flatten(answers)
 
     def dispatch(self, hook_name: str, kwargs: dict[str, Any]) -> None:
         """Call an event hook on every enabled plugin; one failing does not stop the rest."""
@@ -484,3 +492,16 @@ class PluginHost:
     def status(self) -> list[PluginRecord]:
         """Every installed plugin, sorted by name."""
         return [self.records[name] for name in sorted(self.records)]
+
+
+def _flatten(answers: list[Any]) -> list[Any]:
+    """One list of the items several plugins answered (each a list, an item or ``None``)."""
+    results: list[Any] = []
+    for item in answers:
+        if item is None:
+            continue
+        if isinstance(item, list | tuple):
+            results.extend(item)
+        else:
+            results.append(item)
+    return results

@@ -142,3 +142,19 @@ def test_the_worker_loop_starts_due_tasks(runtime, plugin_registrar):
         stop.set()
         loop.join(timeout=10)
     assert job.sent == 1
+
+
+def test_a_plugin_with_a_bad_schedule_does_not_stop_the_others(runtime, plugin_registrar, caplog):
+    class Broken:
+        manifest = Manifest(name="broken_schedule", version="1.0")
+
+        @hookimpl
+        def careloop_register_periodic_tasks(self) -> list[PeriodicTask]:
+            return [PeriodicTask("broken.task", "every night", CountingActor())]
+
+    good = PeriodicTask("scheduler.fine", "0 4 * * *", CountingActor())
+    plugin_registrar(Scheduler(good))
+    plugin_registrar(Broken())
+    names = {task.name for task in registered_tasks(runtime)}
+    assert "scheduler.fine" in names and "broken.task" not in names
+    assert "broken_schedule failed in careloop_register_periodic_tasks" in caplog.text
