@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_admin.form import SecureForm
 from wtforms import (
     DateField,
@@ -153,6 +155,12 @@ class PatientProfileForm(SecureForm):
     postal_code = StringField(_l("Postal code"), validators=[Optional(), Length(max=20)])
     country = StringField(_l("Country (ISO code)"), validators=[Optional(), Length(max=2)])
     lead_source = StringField(_l("Lead source"), validators=[Optional(), Length(max=120)])
+    #: the record's ``updated_at`` when the form was opened (a save after another one is refused)
+    version = HiddenField()
+
+    @staticmethod
+    def version_of(patient: Any) -> str:
+        return patient.updated_at.isoformat() if patient.updated_at else ""
 
     #: the form's fields, in the order of ``core.services.patients.PROFILE_FIELDS``
     FIELDS = (

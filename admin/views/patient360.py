@@ -369,25 +369,38 @@ class PatientRecordView(CareLoopView):
         if not can(Perm.PATIENT_EDIT):
             abort(403)
         session = db_session()
-        patient = session.get(Patient, patient_id)
-        if patient is None or patient.merged_into_id is not None:
+        try:  # the form shows the record: that is a view, audited like the 360 page
+            patient = patients.get_patient(session, patient_id, current_actor())
+        except PatientNotFound:
             abort(404)
+        if patient.merged_into_id is not None:
+            abort(404)
+        session.commit()
         form = PatientProfileForm(request.form if request.method == "POST" else None, obj=patient)
-        if request.method == "POST":
-            if not form.validate():
-                if "csrf_token" in form.errors:
-                    abort(400)
+        if request.method == "GET":
+            form.version.data = PatientProfileForm.version_of(patient)
+        elif not form.validate():
+            if "csrf_token" in form.errors:
+                abort(400)
+        elif form.version.data != PatientProfileForm.version_of(patient):
+            # someone saved the record since this form was opened: show theirs, save nothing
+            flash(
+                _("Someone else changed this record meanwhile: check it and save again."),
+                "error",
+            )
+            form = PatientProfileForm(obj=patient)
+            form.version.data = PatientProfileForm.version_of(patient)
+        else:
+            try:
+                with get_runtime().transaction() as tx:
+                    changed = patients.update_patient(
+                        tx, patient_id, form.changes(), current_actor()
+                    )
+            except CareLoopError as exc:
+                flash(str(exc), "error")
             else:
-                try:
-                    with get_runtime().transaction() as tx:
-                        changed = patients.update_patient(
-                            tx, patient_id, form.changes(), current_actor()
-                        )
-                except CareLoopError as exc:
-                    flash(str(exc), "error")
-                else:
-                    flash(_("Profile saved.") if changed else _("Nothing changed."), "success")
-                    return redirect(url_for(".record", patient_id=patient_id))
+                flash(_("Profile saved.") if changed else _("Nothing changed."), "success")
+                return redirect(url_for(".record", patient_id=patient_id))
         return self.render("careloop/patient_edit.html", form=form, patient=patient)
 
     @expose("/<int:patient_id>/contacts", methods=("POST",))

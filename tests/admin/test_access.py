@@ -61,6 +61,12 @@ ACTIONS = [
         {A, C, G},
     ),
     (
+        "remove contact",
+        "/admin/patient/{pid}/contacts/{pid}/remove",
+        {},
+        {A, C, G},
+    ),
+    (
         "contact preference",
         "/admin/patient/{pid}/channels",
         {"first": "email"},

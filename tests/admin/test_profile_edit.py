@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from sqlalchemy import select
 
 from core.models import AuditEvent, ContactPoint, Patient
 from tests.admin.conftest import XSS_NAME, csrf_token
 
+_VERSION = re.compile(r'name="version" type="hidden" value="([^"]*)"')
 
-def _profile(token: str, **fields: str) -> dict[str, str]:
+
+def _profile(client, url: str, **fields: str) -> dict[str, str]:
+    """The form as the browser would post it, opened just now, with *fields* changed."""
+    page = client.get(url).get_data(as_text=True)
     data = {
-        "csrf_token": token,
+        "csrf_token": csrf_token(client, url),
+        "version": _VERSION.search(page).group(1),
         "given_name": "Wayan",
         "family_name": "Sudarsana",
         "mrn": "MRN-0001",
@@ -37,7 +43,8 @@ def test_the_form_shows_the_profile_and_saves_changes(client, login_as, patient_
     page = client.get(url).get_data(as_text=True)
     assert 'value="MRN-0001"' in page and 'id="profile-form"' in page
     data = _profile(
-        csrf_token(client, url),
+        client,
+        url,
         given_name="Made",
         birth_date="1984-02-29",
         time_zone="Asia/Makassar",
@@ -65,7 +72,7 @@ def test_bad_values_are_refused_with_the_reason_and_nothing_changes(
 ):
     login_as("crm_staff")
     url = f"/admin/patient/{patient_id}/edit"
-    data = _profile(csrf_token(client, url), preferred_language="klingon", city="Ubud")
+    data = _profile(client, url, preferred_language="klingon", city="Ubud")
     page = client.post(url, data=data).get_data(as_text=True)
     assert "klingon" in page and "not a known language tag" in page
     with runtime.session() as session:
@@ -106,3 +113,30 @@ def test_contact_points_are_added_in_any_format_and_removed(client, login_as, pa
             )
         ).all()
     assert [(p.value, p.is_primary) for p in left] == [("+6281311112222", True)]
+
+
+def test_opening_the_form_is_an_audited_view(client, login_as, patient_id, runtime):
+    user_id = login_as("agent")
+    client.get(f"/admin/patient/{patient_id}/edit")
+    with runtime.session() as session:
+        views = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.action == "view", AuditEvent.staff_user_id == user_id
+            )
+        ).all()
+    assert [v.patient_id for v in views] == [patient_id]
+
+
+def test_a_save_over_someone_elses_change_is_refused(client, login_as, patient_id, runtime):
+    from core.audit import Actor
+    from core.services.patients import update_patient
+
+    login_as("crm_staff")
+    url = f"/admin/patient/{patient_id}/edit"
+    stale = _profile(client, url, city="Ubud")
+    with runtime.transaction() as session:  # another member of staff saves first
+        update_patient(session, patient_id, {"city": "Kuta"}, Actor.system("other"))
+    page = client.post(url, data=stale).get_data(as_text=True)
+    assert "Someone else changed this record" in page and 'value="Kuta"' in page
+    with runtime.session() as session:
+        assert session.get(Patient, patient_id).city == "Kuta"
