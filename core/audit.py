@@ -37,6 +37,26 @@ class Actor:
         return cls(label=f"cli:{user}")
 
 
+def _event_values(
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    entity_id: object | None,
+    patient_id: int | None,
+    details: dict[str, Any] | None,
+) -> dict[str, Any]:
+    return {
+        "staff_user_id": actor.staff_user_id,
+        "actor": actor.label,
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": None if entity_id is None else str(entity_id),
+        "patient_id": patient_id,
+        "ip_address": actor.ip_address,
+        "details": details or {},
+    }
+
+
 def record(
     session: Session,
     actor: Actor,
@@ -51,16 +71,7 @@ def record(
 
     *details* must hold field names, ids and counts only — never patient data.
     """
-    event = AuditEvent(
-        staff_user_id=actor.staff_user_id,
-        actor=actor.label,
-        action=action,
-        entity_type=entity_type,
-        entity_id=None if entity_id is None else str(entity_id),
-        patient_id=patient_id,
-        ip_address=actor.ip_address,
-        details=details or {},
-    )
+    event = AuditEvent(**_event_values(actor, action, entity_type, entity_id, patient_id, details))
     session.add(event)
     return event
 
@@ -78,16 +89,7 @@ def record_views(
     through the unit of work (a Core statement); committed with the session's transaction.
     """
     rows = [
-        {
-            "staff_user_id": actor.staff_user_id,
-            "actor": actor.label,
-            "action": "view",
-            "entity_type": "patient",
-            "entity_id": str(patient_id),
-            "patient_id": patient_id,
-            "ip_address": actor.ip_address,
-            "details": details or {},
-        }
+        _event_values(actor, "view", "patient", patient_id, patient_id, details)
         for patient_id in patient_ids
     ]
     if rows:

@@ -9,6 +9,11 @@ transaction) and applies the columns' result processors itself, which keeps
 types such as ``Date`` on SQLite and :class:`core.db.UTCDateTime` right.
 On PostgreSQL psycopg prepares the repeated statement on the server by itself.
 
+What it skips: SQLAlchemy's engine events (statement logging or tracing
+hooks) and its error wrapping — a failure surfaces as the driver's own
+exception (``psycopg.Error``, ``sqlite3.Error``), and a dropped connection is
+not invalidated here (``pool_pre_ping`` catches it at the next checkout).
+
 Use it only where a benchmark shows the overhead matters (the caller-ID
 lookup, the telephony summary).  Parameter values go through their types'
 bind processors (aware datetimes become SQLite's naive UTC, as with SQLAlchemy).

@@ -516,10 +516,10 @@ def test_merge_rolled_back_changes_nothing(runtime, actor, hooks):
 
 
 def test_preferred_channels_are_checked_and_tidied(runtime, actor):
-    from core.services.validation import channel_order
+    from core.services.validation import parse_channel_order
 
-    assert channel_order(" WhatsApp ;sms, whatsapp ") == "whatsapp,sms"
-    assert channel_order(["email"]) == "email" and channel_order("") is None
+    assert parse_channel_order(" WhatsApp ;sms, whatsapp ") == "whatsapp,sms"
+    assert parse_channel_order(["email"]) == "email" and parse_channel_order("") is None
     with pytest.raises(ValidationError, match="'fax'"), runtime.transaction() as s:
         create_patient(s, PatientInput(given_name="Ani", preferred_channels="sms,fax"), actor)
 

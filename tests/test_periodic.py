@@ -88,11 +88,20 @@ def test_concurrent_workers_send_a_slot_once(runtime, plugin_registrar):
     plugin_registrar(Scheduler(PeriodicTask("scheduler.often", "*/5 * * * *", job)))
     run_due_tasks(runtime, now=T0)
     due = T0 + dt.timedelta(minutes=5, seconds=1)
-    threads = [threading.Thread(target=run_due_tasks, args=(runtime, due)) for _ in range(4)]
+    outcomes: list[object] = []
+
+    def worker() -> None:
+        try:
+            outcomes.append(run_due_tasks(runtime, due))
+        except Exception as exc:  # a failing claim must fail the test, not vanish in a thread
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    assert sorted(map(str, outcomes)) == ["['scheduler.often']", "[]", "[]", "[]"]
     assert job.sent == 1
 
 

@@ -19,8 +19,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from core.importer.copytext import templates
-from core.importer.keyfilter import Key, pack_key
+from core.importer.keyfilter import KIND_PREFIX, Key, pack_key
 from core.importer.rows import ParsedRow, Reject
+
+_MRN, _PHONE, _WHATSAPP, _EMAIL = (KIND_PREFIX[k] for k in ("mrn", "phone", "whatsapp", "email"))
 
 
 @dataclass(slots=True)
@@ -55,10 +57,10 @@ def pack(parsed: list[ParsedRow | Reject]) -> PackedChunk:
             out.rejects.append(item)
             continue
         keys = (
-            *(("m" + item.mrn,) if item.mrn else ()),
-            *["p" + v for v in item.phones],
-            *["w" + v for v in item.whatsapp],
-            *["e" + v for v in item.emails],
+            *((_MRN + item.mrn,) if item.mrn else ()),
+            *[_PHONE + v for v in item.phones],
+            *[_WHATSAPP + v for v in item.whatsapp],
+            *[_EMAIL + v for v in item.emails],
         )  # pack_key of ParsedRow.keys(), inlined
         for key in keys:
             if key in seen:

@@ -47,7 +47,7 @@ from core.models import (
     Tag,
 )
 from core.models.enums import ContactKind, Sex
-from core.services.validation import channel_order, choice, language_tag, time_zone
+from core.services.validation import choice, language_tag, parse_channel_order, time_zone
 
 #: Profile fields that :func:`update_patient` accepts.
 PROFILE_FIELDS = (
@@ -147,7 +147,7 @@ def validate_profile(values: dict[str, Any]) -> dict[str, Any]:
     if "time_zone" in out:
         out["time_zone"] = time_zone(out["time_zone"])
     if "preferred_channels" in out:
-        out["preferred_channels"] = channel_order(out["preferred_channels"])
+        out["preferred_channels"] = parse_channel_order(out["preferred_channels"])
     if out.get("country"):
         country = str(out["country"]).strip().upper()
         if len(country) != 2 or not country.isalpha():

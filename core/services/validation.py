@@ -39,7 +39,7 @@ def time_zone(value: str | None) -> str | None:
     return value.strip()
 
 
-def channel_order(value: str | Sequence[str] | None) -> str | None:
+def parse_channel_order(value: str | Sequence[str] | None) -> str | None:
     """Validate an ordered list of contact channels (``"whatsapp, sms"`` or a list).
 
     Names must be consent channels (a message needs consent on its channel);
