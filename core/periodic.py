@@ -12,7 +12,8 @@ Schedules are cron expressions (``croniter``) in the clinic's time zone
 (``CARELOOP_TIMEZONE``): ``"30 2 * * *"`` is 02:30 at the clinic.  A new task
 first runs at its next slot, not at once.  A worker that was down for a while
 runs a missed task once, then goes on from the next slot after now (no
-catch-up storm).  A slot is handed to the broker at most once: if the broker
+catch-up storm); so does a task whose plugin was disabled over its slot, as
+soon as the plugin is enabled again.  A slot is handed to the broker at most once: if the broker
 refuses it, the failure is logged and recorded on the row, and the task runs
 at its next slot.
 """
