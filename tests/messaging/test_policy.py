@@ -202,11 +202,3 @@ def test_patient_preference_decides_and_falls_back_in_the_message_order():
         channels=["whatsapp", "sms", "email"],
     )
     assert decision.channel == "sms"
-
-
-def test_stuck_after_must_outlast_a_claimed_batch():
-    from core.config import Config
-
-    Config().with_overrides(channel_timeout=10, outbox_stuck_after=600)  # the defaults
-    with pytest.raises(ConfigurationError, match="CARELOOP_OUTBOX_STUCK_AFTER"):
-        Config().with_overrides(channel_timeout=30, outbox_stuck_after=600)
