@@ -209,6 +209,7 @@ def careloop_on_interaction_logged(
     direction: str,
     kind: str,
     actor: Actor,
+    lead_source: str | None,
 ) -> None:
     """An interaction (call, message, visit, complaint...) was recorded.
 
@@ -218,6 +219,7 @@ def careloop_on_interaction_logged(
     :param direction: inbound, outbound or internal.
     :param kind: ``core.models.enums.InteractionKind`` value.
     :param actor: who logged it.
+    :param lead_source: the advert, referral or tracked number it came through, if known.
     """
 
 

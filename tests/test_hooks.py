@@ -62,7 +62,7 @@ class Recorder:
 
     @hookimpl
     def careloop_on_interaction_logged(
-        self, interaction_id, patient_id, channel, direction, kind, actor
+        self, interaction_id, patient_id, channel, direction, kind, actor, lead_source
     ):
         self.calls.append(("careloop_on_interaction_logged", locals_of(locals())))
 
@@ -194,7 +194,13 @@ def test_hook_careloop_on_interaction_logged(runtime, actor, recorder):
 
     def log(session: Session) -> int:
         return log_interaction(
-            session, pid, channel="phone", direction="inbound", kind="call", actor=actor
+            session,
+            pid,
+            channel="phone",
+            direction="inbound",
+            kind="call",
+            actor=actor,
+            lead_source="radio-ad",
         ).id
 
     interaction_id, call = fires_after_commit(runtime, recorder, hook, log)
@@ -205,6 +211,7 @@ def test_hook_careloop_on_interaction_logged(runtime, actor, recorder):
         "direction": "inbound",
         "kind": "call",
         "actor": actor,
+        "lead_source": "radio-ad",
     }
     silent_on_rollback(runtime, recorder, hook, log)
 

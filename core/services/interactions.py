@@ -91,6 +91,7 @@ def _logged(session: Session, values: dict[str, Any], interaction_id: int, actor
         direction=values["direction"],
         kind=kind,
         actor=actor,
+        lead_source=values["lead_source"],
     )
 
 

@@ -54,8 +54,11 @@ def careloop_on_patients_imported(patient_ids: list[int]) -> None:
 
 
 @hookimpl
-def careloop_on_interaction_logged(interaction_id: int, direction: str) -> None:
-    if direction == "inbound":
+def careloop_on_interaction_logged(
+    interaction_id: int, direction: str, lead_source: str | None
+) -> None:
+    # only an inbound interaction that names its source is a touchpoint: no job otherwise
+    if direction == "inbound" and lead_source:
         from plugins.attribution.actors import record_interaction_touch
 
         record_interaction_touch.send(interaction_id)

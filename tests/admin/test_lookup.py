@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+from core import Manifest, hookimpl
 from core.audit import Actor
 from core.models import AuditEvent, Interaction
 from core.services.appointments import book_appointment
@@ -190,3 +191,78 @@ def test_telephony_summaries_of_several_candidates(client, patient_id, runtime):
             )
         ).all()
     assert sorted(views) == sorted([patient_id, twin])
+
+
+class _CallListener:
+    """A plugin that remembers the interactions it heard about."""
+
+    def __init__(self) -> None:
+        self.manifest = Manifest(name="call_listener", version="1.0")
+        self.heard: list[dict] = []
+
+    @hookimpl
+    def careloop_on_interaction_logged(
+        self, interaction_id, patient_id, channel, direction, kind, actor, lead_source
+    ):
+        self.heard.append(
+            {
+                "interaction_id": interaction_id,
+                "patient_id": patient_id,
+                "channel": channel,
+                "direction": direction,
+                "kind": kind,
+                "actor": actor.label,
+                "lead_source": lead_source,
+            }
+        )
+
+
+def test_telephony_call_fires_the_interaction_hook_once(
+    client, patient_id, runtime, plugin_registrar
+):
+    """The screen pop announces the logged call like any other interaction, and only then."""
+    listener = _CallListener()
+    plugin_registrar(listener)
+    data = _call(client, caller="+62 812 3456 7890", call_id="pbx-9").get_json()
+    assert listener.heard == [
+        {
+            "interaction_id": data["interaction_id"],
+            "patient_id": patient_id,
+            "channel": "phone",
+            "direction": "inbound",
+            "kind": "call",
+            "actor": "telephony",
+            "lead_source": None,
+        }
+    ]
+    _call(client, caller="0899 1234 5678")  # nobody: nothing logged, nothing announced
+    assert len(listener.heard) == 1
+
+
+def test_telephony_audit_rows_match_the_stored_call(client, patient_id, runtime):
+    """One ``create`` event for the call and one ``view`` per shown patient, with the address."""
+    data = _call(client, caller="0812 3456 7890").get_json()
+    with runtime.session() as session:
+        events = session.execute(
+            select(
+                AuditEvent.action,
+                AuditEvent.entity_type,
+                AuditEvent.entity_id,
+                AuditEvent.patient_id,
+                AuditEvent.ip_address,
+                AuditEvent.details,
+            )
+            .where(AuditEvent.actor == "telephony")
+            .order_by(AuditEvent.action)
+        ).all()
+    assert [tuple(e) for e in events] == [
+        (
+            "create",
+            "interaction",
+            str(data["interaction_id"]),
+            patient_id,
+            "127.0.0.1",
+            {"kind": "call", "channel": "phone"},
+        ),
+        ("view", "patient", str(patient_id), patient_id, "127.0.0.1", {"via": "telephony"}),
+    ]

@@ -1,0 +1,358 @@
+"""The caller-ID screen pop: who is calling, what the agent needs to know, and the call logged.
+
+:func:`inbound_call` is what a telephony system (the JSON endpoint in
+``admin/api.py``) or any CTI integration calls when a call rings: the active
+patients with the caller's number (any format), each with their next open
+appointment and five newest interactions, and, when exactly one patient
+matches, the inbound call logged on their timeline.  Every shown patient gets
+a ``view`` audit event and the logged call a ``create`` event, in the same
+transaction as the call; ``careloop_on_interaction_logged`` fires after commit.
+
+It runs on every ring of every line, so on PostgreSQL it is **one statement**:
+data-modifying CTEs insert the call and the audit events while the same
+statement reads the summaries, in its own implicit transaction (one round
+trip instead of nine).  That transaction does not wait for its WAL flush
+(``synchronous_commit`` off, local to it): after a crash of the database
+*server* the last fraction of a second of ringing-call records and their audit
+events may be missing; what is stored stays consistent.  On SQLite (the
+embedded mode, in-process, no round trips) the same steps run one after
+another through the ordinary services.  ``tests/admin/test_lookup.py`` runs
+the same assertions on both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    BigInteger,
+    CompoundSelect,
+    Select,
+    bindparam,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.orm import Session
+
+from core.audit import Actor, record_views
+from core.db import UTCDateTime, utcnow
+from core.driver_query import DriverQuery
+from core.identity import normalize_phone, try_normalize_phone
+from core.models import Appointment, Doctor, Interaction
+from core.models.enums import AppointmentStatus, Channel, ContactKind, Direction, InteractionKind
+from core.services.interactions import log_interactions
+from core.services.patients import find_by_phone
+
+if TYPE_CHECKING:
+    from core.runtime import CareLoop
+
+#: interactions returned per patient
+LAST_INTERACTIONS = 5
+#: patients returned when several share the number
+MAX_CANDIDATES = 10
+#: matches counted at most (``find_by_phone``'s limit)
+MAX_MATCHES = 50
+
+_OPEN = (AppointmentStatus.BOOKED.value, AppointmentStatus.CONFIRMED.value)
+_CALL = {
+    "channel": Channel.PHONE.value,
+    "direction": Direction.INBOUND.value,
+    "kind": InteractionKind.CALL.value,
+    "outcome": "ringing",
+}
+_HOOK = "careloop_on_interaction_logged"
+
+
+@dataclass(frozen=True)
+class CallerSummary:
+    """One candidate for the caller: identity, next open appointment, newest interactions."""
+
+    id: int
+    name: str
+    mrn: str | None
+    preferred_language: str | None
+    next_appointment: dict[str, Any] | None
+    last_interactions: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ScreenPop:
+    """What the agent's screen shows for a ringing call."""
+
+    #: active patients with the caller's number (counted up to ``MAX_MATCHES``)
+    matched: int
+    #: the first ``MAX_CANDIDATES`` of them, by id
+    patients: list[CallerSummary]
+    #: the logged call (only when exactly one patient matched)
+    interaction_id: int | None
+
+
+def inbound_call(
+    runtime: CareLoop,
+    caller: str,
+    *,
+    actor: Actor,
+    dialled: str = "",
+    call_id: str | None = None,
+) -> ScreenPop:
+    """Screen pop for a ringing call from *caller* (any format) to our number *dialled*.
+
+    Raises :class:`core.errors.InvalidPhoneNumber` when *caller* is not a
+    phone number (nothing is written then).
+    """
+    region = runtime.config.default_region
+    e164 = normalize_phone(caller, region)
+    dialled_e164 = try_normalize_phone(dialled, region) if dialled else None
+    call = {
+        **_CALL,
+        "subject": f"Inbound call to {dialled_e164 or dialled or '?'}"[:250],
+        "provider_ref": (call_id or "")[:200] or None,
+    }
+    if runtime.db.dialect == "postgresql":
+        pop = _in_one_statement(runtime, e164, call, actor)
+        if pop.interaction_id is not None:  # committed: fire the hook as a commit would
+            runtime.plugins.dispatch(_HOOK, _hook_kwargs(call, pop, actor))
+        return pop
+    with runtime.transaction() as session:
+        return _step_by_step(session, e164, call, actor)
+
+
+def _hook_kwargs(call: dict[str, Any], pop: ScreenPop, actor: Actor) -> dict[str, Any]:
+    return {
+        "interaction_id": pop.interaction_id,
+        "patient_id": pop.patients[0].id,
+        "channel": call["channel"],
+        "direction": call["direction"],
+        "kind": call["kind"],
+        "lead_source": None,
+        "actor": actor,
+    }
+
+
+# -- shared: summary rows to summaries ------------------------------------------------------
+
+#: one summary row: patient id, source, row id, at, a, b, kind, subject, outcome
+#: (``a``/``b``: the appointment's status and doctor, or the interaction's channel and direction)
+SummaryRow = Sequence[Any]
+
+
+def _summaries(
+    shown: Sequence[tuple[int, str, str | None, str | None]], rows: Sequence[SummaryRow]
+) -> list[CallerSummary]:
+    """Candidates ``(id, name, mrn, language)`` with their summary rows, in *shown* order."""
+    nexts: dict[int, dict[str, Any] | None] = {pid: None for pid, *_ in shown}
+    lasts: dict[int, list[dict[str, Any]]] = {pid: [] for pid, *_ in shown}
+    for pid, source, row_id, at, a, b, kind, subject, outcome in rows:
+        if at.tzinfo is not dt.UTC:
+            at = at.astimezone(dt.UTC)
+        if source == "appointment":
+            nexts[pid] = {"id": row_id, "start": at.isoformat(), "status": a, "doctor": b}
+        else:
+            lasts[pid].append(
+                {
+                    "id": row_id,
+                    "at": at.isoformat(),
+                    "channel": a,
+                    "direction": b,
+                    "kind": kind,
+                    "subject": subject,
+                    "outcome": outcome,
+                }
+            )
+    for items in lasts.values():
+        # a UNION ALL keeps no order across its parts: newest first again
+        items.sort(key=lambda i: (i["at"], i["id"]), reverse=True)
+    return [
+        CallerSummary(pid, name, mrn, language, nexts[pid], lasts[pid])
+        for pid, name, mrn, language in shown
+    ]
+
+
+# -- PostgreSQL: one statement ---------------------------------------------------------------
+
+#: every value is a bound parameter (see ``_CONSTANTS``); one prepared plan per connection
+_SCREEN_POP_SQL = """
+WITH matches AS (
+    SELECT DISTINCT p.id, p.display_name, p.mrn, p.preferred_language
+    FROM patients AS p JOIN contact_points AS c ON c.patient_id = p.id
+    WHERE (c.kind = %(phone)s OR c.kind = %(whatsapp)s) AND c.value = %(caller)s
+      AND p.merged_into_id IS NULL AND p.archived_at IS NULL
+    ORDER BY p.id LIMIT %(max_matches)s
+), shown AS (
+    SELECT * FROM matches ORDER BY id LIMIT %(max_candidates)s
+), logged AS (
+    INSERT INTO interactions (patient_id, channel, direction, kind, subject, outcome,
+                              provider_ref, staff_user_id, started_at, created_at)
+    SELECT id, %(channel)s::varchar, %(direction)s::varchar, %(kind)s::varchar,
+           %(subject)s::varchar, %(outcome)s::varchar, %(provider_ref)s::varchar,
+           %(staff_user_id)s::bigint, %(now)s::timestamptz, %(now)s::timestamptz
+    FROM matches WHERE (SELECT count(*) FROM matches) = 1
+    RETURNING id, patient_id
+), audited AS (
+    INSERT INTO audit_events (occurred_at, staff_user_id, actor, action, entity_type,
+                              entity_id, patient_id, ip_address, details)
+    SELECT %(now)s::timestamptz, %(staff_user_id)s::bigint, %(actor)s::varchar, 'create',
+           'interaction', logged.id::text, logged.patient_id, %(ip)s::varchar,
+           %(created)s::jsonb
+    FROM logged
+    UNION ALL
+    SELECT %(now)s::timestamptz, %(staff_user_id)s::bigint, %(actor)s::varchar, 'view',
+           'patient', shown.id::text, shown.id, %(ip)s::varchar, %(viewed)s::jsonb
+    FROM shown
+)
+SELECT (SELECT count(*) FROM matches), (SELECT id FROM logged),
+       set_config('synchronous_commit', 'off', true),
+       s.id, s.display_name, s.mrn, s.preferred_language,
+       x.source, x.id, x.at, x.a, x.b, x.kind, x.subject, x.outcome
+FROM (SELECT 1) AS always
+LEFT JOIN shown AS s ON true
+LEFT JOIN LATERAL (
+    (SELECT 'appointment' AS source, a.id, a.scheduled_start AS at, a.status AS a,
+            d.display_name AS b, NULL::varchar AS kind, NULL::varchar AS subject,
+            NULL::varchar AS outcome
+     FROM appointments AS a LEFT JOIN doctors AS d ON d.id = a.doctor_id
+     WHERE a.patient_id = s.id AND a.scheduled_start >= %(now)s::timestamptz
+       AND (a.status = %(booked)s OR a.status = %(confirmed)s)
+     ORDER BY a.scheduled_start LIMIT 1)
+    UNION ALL
+    (SELECT 'interaction', i.id, i.started_at, i.channel, i.direction, i.kind, i.subject,
+            i.outcome
+     FROM interactions AS i WHERE i.patient_id = s.id
+     ORDER BY i.started_at DESC, i.id DESC LIMIT %(last_interactions)s)
+) AS x ON true
+ORDER BY s.id
+"""
+
+_CONSTANTS = {
+    "phone": ContactKind.PHONE.value,
+    "whatsapp": ContactKind.WHATSAPP.value,
+    "booked": AppointmentStatus.BOOKED.value,
+    "confirmed": AppointmentStatus.CONFIRMED.value,
+    "max_matches": MAX_MATCHES,
+    "max_candidates": MAX_CANDIDATES,
+    "last_interactions": LAST_INTERACTIONS,
+    "created": json.dumps({"kind": _CALL["kind"], "channel": _CALL["channel"]}),
+}
+
+
+def _in_one_statement(
+    runtime: CareLoop, e164: str, call: dict[str, Any], actor: Actor
+) -> ScreenPop:
+    params = {
+        **_CONSTANTS,
+        **call,
+        "caller": e164,
+        "now": utcnow(),
+        "staff_user_id": actor.staff_user_id,
+        "actor": actor.label,
+        "ip": actor.ip_address,
+        "viewed": json.dumps({"via": actor.label}),
+    }
+    with runtime.db.engine.connect() as connection:
+        # its own implicit transaction: the statement commits (or fails) as a whole
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        cursor = connection.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(_SCREEN_POP_SQL, params, prepare=True)
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+    matched, interaction_id = rows[0][0], rows[0][1]
+    shown: dict[int, tuple[int, str, str | None, str | None]] = {}
+    summary_rows = []
+    for row in rows:
+        if row[3] is None:
+            continue
+        shown.setdefault(row[3], tuple(row[3:7]))
+        if row[7] is not None:
+            summary_rows.append((row[3], *row[7:]))
+    return ScreenPop(matched, _summaries(list(shown.values()), summary_rows), interaction_id)
+
+
+# -- SQLite (and any other database): step by step --------------------------------------------
+
+
+def _summary_union(patient_ids: Sequence[Any], now: Any) -> CompoundSelect:
+    """One statement for every shown patient's next open appointment and last interactions.
+
+    A ``UNION ALL`` of small per-patient index range scans (each with its own
+    ``LIMIT``); *patient_ids* and *now* are values or bind parameters.
+    """
+    parts: list[Select[Any]] = []
+    for patient_id in patient_ids:
+        parts.append(
+            select(
+                Appointment.patient_id,
+                literal("appointment").label("source"),
+                Appointment.id,
+                Appointment.scheduled_start.label("at"),
+                Appointment.status.label("a"),
+                Doctor.display_name.label("b"),
+                null().label("kind"),
+                null().label("subject"),
+                null().label("outcome"),
+            )
+            .outerjoin(Doctor, Doctor.id == Appointment.doctor_id)
+            .where(
+                Appointment.patient_id == patient_id,
+                Appointment.scheduled_start >= now,
+                or_(*(Appointment.status == status for status in _OPEN)),
+            )
+            .order_by(Appointment.scheduled_start)
+            .limit(1)
+        )
+        parts.append(
+            select(
+                Interaction.patient_id,
+                literal("interaction").label("source"),
+                Interaction.id,
+                Interaction.started_at.label("at"),
+                Interaction.channel.label("a"),
+                Interaction.direction.label("b"),
+                Interaction.kind,
+                Interaction.subject,
+                Interaction.outcome,
+            )
+            .where(Interaction.patient_id == patient_id)
+            .order_by(Interaction.started_at.desc(), Interaction.id.desc())
+            .limit(LAST_INTERACTIONS)
+        )
+    # each part as a subquery: SQLite refuses ORDER BY/LIMIT inside a bare compound
+    return union_all(*(select(part.subquery()) for part in parts))
+
+
+#: the usual case, one caller: compiled once, run on the driver's cursor
+_ONE_SUMMARY = DriverQuery(
+    _summary_union(
+        [bindparam("patient_id", type_=BigInteger())], bindparam("now", type_=UTCDateTime())
+    ),
+    "patient_id",
+    "now",
+)
+
+
+def _step_by_step(session: Session, e164: str, call: dict[str, Any], actor: Actor) -> ScreenPop:
+    matches = find_by_phone(session, e164)
+    shown = matches[:MAX_CANDIDATES]
+    ids = [m.id for m in shown]
+    now = utcnow()
+    rows: Sequence[SummaryRow] = []
+    if len(ids) == 1:
+        rows = _ONE_SUMMARY.rows(session, patient_id=ids[0], now=now)
+    elif ids:
+        rows = session.connection().execute(_summary_union(ids, now)).all()
+    summaries = _summaries(
+        [(m.id, m.display_name, m.mrn, m.preferred_language) for m in shown], rows
+    )
+    interaction_id = None
+    if len(matches) == 1:
+        (interaction_id,) = log_interactions(session, matches[0].id, [call], actor)
+    record_views(session, actor, ids, details={"via": actor.label})
+    return ScreenPop(len(matches), summaries, interaction_id)
