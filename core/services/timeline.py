@@ -15,11 +15,23 @@ import base64
 import binascii
 import datetime as dt
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from core.errors import ValidationError
@@ -128,60 +140,140 @@ def core_entries(
     return entries
 
 
-def _interaction_entry(i: Interaction) -> TimelineEntry:
-    return TimelineEntry(
-        occurred_at=i.started_at,
-        source="core",
-        kind=i.kind,
-        title=i.subject or i.kind,
-        body=i.body,
-        channel=i.channel,
-        direction=i.direction,
-        ref=f"interaction:{i.id}",
+def _core_selects() -> tuple[tuple[Any, Any, str, Select[Any]], ...]:
+    """(model, its time column, ref kind, select of the shared columns) per core table.
+
+    The three selects have the same columns (``ref_kind, id, at, kind, subject, body,
+    channel, direction, purpose``) so that one ``UNION ALL`` reads them all.
+    """
+
+    def none(type_: Any = String) -> Any:
+        return cast(null(), type_)
+
+    return (
+        (
+            Interaction,
+            Interaction.started_at,
+            "interaction",
+            select(
+                literal("interaction", String).label("ref_kind"),
+                Interaction.id,
+                Interaction.started_at.label("at"),
+                Interaction.kind,
+                Interaction.subject,
+                Interaction.body,
+                Interaction.channel,
+                Interaction.direction,
+                none().label("purpose"),
+            ),
+        ),
+        (
+            Appointment,
+            Appointment.scheduled_start,
+            "appointment",
+            select(
+                literal("appointment", String).label("ref_kind"),
+                Appointment.id,
+                Appointment.scheduled_start.label("at"),
+                Appointment.status.label("kind"),
+                none().label("subject"),
+                none(Text).label("body"),
+                none().label("channel"),
+                none().label("direction"),
+                none().label("purpose"),
+            ),
+        ),
+        (
+            ConsentEvent,
+            ConsentEvent.occurred_at,
+            "consent",
+            select(
+                literal("consent", String).label("ref_kind"),
+                ConsentEvent.id,
+                ConsentEvent.occurred_at.label("at"),
+                ConsentEvent.status.label("kind"),
+                none().label("subject"),
+                none(Text).label("body"),
+                ConsentEvent.channel,
+                none().label("direction"),
+                ConsentEvent.purpose,
+            ),
+        ),
     )
 
 
-def _appointment_entry(a: Appointment) -> TimelineEntry:
-    return TimelineEntry(
-        occurred_at=a.scheduled_start,
-        source="core",
-        kind="appointment",
-        title=a.status,
-        ref=f"appointment:{a.id}",
-    )
+_CORE_SELECTS = _core_selects()
 
 
-def _consent_entry(c: ConsentEvent) -> TimelineEntry:
+def _row_entry(row: Any) -> TimelineEntry:
+    """A timeline entry from one row of the core ``UNION ALL``."""
+    ref_kind = row.ref_kind
+    if ref_kind == "interaction":
+        return TimelineEntry(
+            occurred_at=row.at,
+            source="core",
+            kind=row.kind,
+            title=row.subject or row.kind,
+            body=row.body,
+            channel=row.channel,
+            direction=row.direction,
+            ref=f"interaction:{row.id}",
+        )
+    if ref_kind == "appointment":
+        return TimelineEntry(
+            occurred_at=row.at,
+            source="core",
+            kind="appointment",
+            title=row.kind,
+            ref=f"appointment:{row.id}",
+        )
     return TimelineEntry(
-        occurred_at=c.occurred_at,
+        occurred_at=row.at,
         source="core",
         kind="consent",
-        title=f"{c.status}: {c.channel}/{c.purpose}",
-        channel=c.channel,
-        ref=f"consent:{c.id}",
+        title=f"{row.kind}: {row.channel}/{row.purpose}",
+        channel=row.channel,
+        ref=f"consent:{row.id}",
     )
 
 
-#: (model, its time column, ref kind, entry builder) of each core table on the timeline
-_CORE_TABLES: tuple[tuple[Any, Any, str, Callable[[Any], TimelineEntry]], ...] = (
-    (Interaction, Interaction.started_at, "interaction", _interaction_entry),
-    (Appointment, Appointment.scheduled_start, "appointment", _appointment_entry),
-    (ConsentEvent, ConsentEvent.occurred_at, "consent", _consent_entry),
-)
+def _core_union(patient_id: Any, key: SortKey | None, limit: Any) -> Any:
+    """One ``UNION ALL`` of each core table's newest rows below *key*."""
+    branches = []
+    for model, moment, ref_kind, columns in _CORE_SELECTS:
+        query = columns.where(model.patient_id == patient_id)
+        if key is not None:
+            query = query.where(_older_than(moment, model.id, ref_kind, key))
+        branch = query.order_by(moment.desc(), model.id.desc()).limit(limit).subquery()
+        branches.append(select(branch))
+    return union_all(*branches)
+
+
+#: the first page's query, built once (building a statement costs more than running it)
+_FIRST_PAGE = _core_union(bindparam("patient_id"), None, bindparam("limit"))
 
 
 def _core_sources(
     session: Session, patient_id: int, key: SortKey | None, limit: int
 ) -> list[list[TimelineEntry]]:
-    """One list per core table, each newest first in the timeline's order."""
-    sources = []
-    for model, moment, ref_kind, to_entry in _CORE_TABLES:
-        query = select(model).where(model.patient_id == patient_id)
-        if key is not None:
-            query = query.where(_older_than(moment, model.id, ref_kind, key))
-        rows = session.scalars(query.order_by(moment.desc(), model.id.desc()).limit(limit))
-        sources.append([to_entry(row) for row in rows])
-    return sources
+    """One list per core table, each newest first in the timeline's order (one query)."""
+    if key is None:
+        result = session.execute(_FIRST_PAGE, {"patient_id": patient_id, "limit": limit})
+    else:
+        result = session.execute(_core_union(patient_id, key, limit))
+    rows: dict[str, list[Any]] = {kind: [] for _m, _t, kind, _c in _CORE_SELECTS}
+    for row in result:
+        rows[row.ref_kind].append(row)
+    # a UNION ALL of ordered subqueries keeps each one's order in practice, but SQL does
+    # not promise it: sort each table's rows (time, then id: the timeline's order)
+    return [
+        [_row_entry(row) for row in sorted(table, key=_time_then_id, reverse=True)]
+        for table in rows.values()
+    ]
+
+
+def _time_then_id(row: Any) -> tuple[dt.datetime, int]:
+    return (row.at, row.id)
 
 
 @dataclass
