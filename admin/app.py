@@ -15,9 +15,10 @@ from zoneinfo import ZoneInfo
 from flask import Flask, jsonify, render_template
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from admin import auth
+from admin import api, auth
 from admin.db import init_db
 from admin.plugin_views import register_plugin_contributions
 from admin.roles import Perm
@@ -47,10 +48,6 @@ def create_app(config: Config | None = None, runtime: CareLoop | None = None) ->
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
     )
     app.extensions["careloop"] = runtime
-    if runtime.config.proxy_hops > 0:
-        # behind a TLS-terminating proxy: the client's address (audit) and scheme (cookies)
-        hops = runtime.config.proxy_hops
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     _install_jinja(app)
     db = init_db(app, runtime)
     auth.init_app(app)
@@ -89,13 +86,18 @@ def create_app(config: Config | None = None, runtime: CareLoop | None = None) ->
     def not_found(_error: Any) -> Any:
         return render_template("careloop/error.html", code=404), 404
 
-    from admin.api import bp as api_bp
-
-    app.register_blueprint(api_bp)
     admin = _build_admin(app, db)
     with app.app_context():
         register_plugin_contributions(app, admin, db, runtime)
     _install_i18n(app)
+    # the machine API beside the back office, without its sessions, sign-in and locales
+    app.wsgi_app = DispatcherMiddleware(  # type: ignore[method-assign]
+        app.wsgi_app, {api.MOUNT: api.create_api_app(runtime, app)}
+    )
+    if runtime.config.proxy_hops > 0:
+        # behind a TLS-terminating proxy: the client's address (audit) and scheme (cookies)
+        hops = runtime.config.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     return app
 
 
