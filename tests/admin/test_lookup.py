@@ -266,3 +266,42 @@ def test_telephony_audit_rows_match_the_stored_call(client, patient_id, runtime)
         ),
         ("view", "patient", str(patient_id), patient_id, "127.0.0.1", {"via": "telephony"}),
     ]
+
+
+def test_telephony_api_answers_json_without_cookies_or_caching(client, patient_id):
+    response = _call(client, caller="0812 3456 7890")
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Set-Cookie" not in response.headers
+    assert response.get_json()["patients"][0]["url"] == f"/admin/patient/{patient_id}"
+    missing = client.get("/api/nowhere")
+    assert (missing.status_code, missing.get_json()) == (404, {"error": "not found"})
+    wrong_method = client.get("/api/telephony/inbound-call")
+    assert wrong_method.status_code == 405 and wrong_method.is_json
+
+
+def test_telephony_behind_a_proxy_audits_the_pbx_address_and_links_under_its_prefix(
+    runtime, patient_id
+):
+    from admin.app import create_app
+
+    runtime.config = runtime.config.with_overrides(proxy_hops=1, telephony_token=TELEPHONY_TOKEN)
+    client = create_app(runtime=runtime).test_client()
+    response = client.post(
+        "/api/telephony/inbound-call",
+        json={"caller": "0812 3456 7890"},
+        headers={
+            "Authorization": f"Bearer {TELEPHONY_TOKEN}",
+            "X-Forwarded-For": "198.51.100.20",
+            "X-Forwarded-Proto": "https",
+        },
+        base_url="https://localhost/crm",
+    )
+    data = response.get_json()
+    assert data["patients"][0]["url"] == f"/crm/admin/patient/{patient_id}"
+    assert data["screen_pop_url"] == "/crm/admin/lookup/?phone=0812+3456+7890"
+    with runtime.session() as session:
+        addresses = set(
+            session.scalars(select(AuditEvent.ip_address).where(AuditEvent.actor == "telephony"))
+        )
+    assert addresses == {"198.51.100.20"}
