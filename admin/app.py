@@ -18,7 +18,7 @@ from flask_admin.theme import Bootstrap4Theme
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from admin import api, auth
+from admin import api, auth, layout_cache
 from admin.db import init_db
 from admin.plugin_views import register_plugin_contributions
 from admin.roles import Perm
@@ -165,6 +165,7 @@ def _install_jinja(app: Flask) -> None:
         csrf_token=csrf_token,
     )
     app.jinja_env.filters["localdatetime"] = localdatetime
+    layout_cache.install(app)
 
 
 def localdatetime(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
