@@ -41,6 +41,7 @@ def create_api_app(runtime: CareLoop, back_office: Flask) -> Flask:
     """
     app = Flask("careloop.api")
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["careloop"] = runtime
     app.extensions["careloop.back_office_links"] = _BackOfficeLinks(back_office)
     app.register_blueprint(bp)

@@ -17,6 +17,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from core.pinned import PinnedConnections
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -99,6 +101,8 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
+        #: per-thread autocommit connections for single-statement hot paths (PostgreSQL)
+        self.pinned = PinnedConnections(self.engine)
 
     @property
     def dialect(self) -> str:
@@ -117,4 +121,5 @@ class Database:
             yield session
 
     def dispose(self) -> None:
+        self.pinned.close()
         self.engine.dispose()

@@ -23,6 +23,7 @@ the same assertions on both.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -109,7 +110,7 @@ def inbound_call(
     """
     region = runtime.config.default_region
     e164 = normalize_phone(caller, region)
-    dialled_e164 = try_normalize_phone(dialled, region) if dialled else None
+    dialled_e164 = _our_number(dialled, region) if dialled else None
     call = {
         **_CALL,
         "subject": f"Inbound call to {dialled_e164 or dialled or '?'}"[:250],
@@ -122,6 +123,12 @@ def inbound_call(
         return pop
     with runtime.transaction() as session:
         return _step_by_step(session, e164, call, actor)
+
+
+@functools.lru_cache(maxsize=256)
+def _our_number(dialled: str, region: str) -> str | None:
+    """The clinic's own numbers repeat on every call: normalised once."""
+    return try_normalize_phone(dialled, region)
 
 
 def _hook_kwargs(call: dict[str, Any], pop: ScreenPop, actor: Actor) -> dict[str, Any]:
@@ -255,15 +262,14 @@ def _in_one_statement(
         "ip": actor.ip_address,
         "viewed": json.dumps({"via": actor.label}),
     }
-    with runtime.db.engine.connect() as connection:
-        # its own implicit transaction: the statement commits (or fails) as a whole
-        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-        cursor = connection.connection.dbapi_connection.cursor()
-        try:
+
+    def run(connection: Any) -> list[tuple[Any, ...]]:
+        # autocommit: the statement is its own transaction, committed (or not) as a whole
+        with connection.cursor() as cursor:
             cursor.execute(_SCREEN_POP_SQL, params, prepare=True)
-            rows = cursor.fetchall()
-        finally:
-            cursor.close()
+            return cursor.fetchall()
+
+    rows = runtime.db.pinned.run(run)
     matched, interaction_id = rows[0][0], rows[0][1]
     shown: dict[int, tuple[int, str, str | None, str | None]] = {}
     summary_rows = []

@@ -1,0 +1,66 @@
+"""Per-thread pinned connections: kept between calls, replaced when the server dropped them."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import text
+
+pytestmark = pytest.mark.postgresql_only
+
+
+def _backend_pid(connection) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def test_a_thread_keeps_its_connection_in_autocommit(runtime):
+    pinned = runtime.db.pinned
+    first = pinned.run(_backend_pid)
+    assert pinned.run(_backend_pid) == first
+    assert pinned.run(lambda c: c.autocommit) is True
+    other: list[int] = []
+    thread = threading.Thread(target=lambda: other.append(pinned.run(_backend_pid)))
+    thread.start()
+    thread.join()
+    assert other and other[0] != first  # each thread its own
+
+
+def test_a_connection_the_server_dropped_is_replaced_and_the_call_runs_once_more(runtime):
+    pinned = runtime.db.pinned
+    dropped = pinned.run(_backend_pid)
+    with runtime.db.engine.connect() as admin:
+        admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": dropped})
+        admin.commit()
+    calls: list[int] = []
+
+    def work(connection):
+        calls.append(1)
+        return _backend_pid(connection)
+
+    replacement = pinned.run(work)
+    assert replacement != dropped and len(calls) == 2
+
+
+def test_a_failing_statement_on_a_live_connection_is_not_retried(runtime):
+    pinned = runtime.db.pinned
+    calls: list[int] = []
+
+    def work(connection):
+        calls.append(1)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 / 0")
+
+    with pytest.raises(Exception, match="division by zero"):
+        pinned.run(work)
+    assert len(calls) == 1
+    assert pinned.run(lambda c: 1) == 1  # still usable
+
+
+def test_dispose_gives_the_connections_back(runtime):
+    pinned = runtime.db.pinned
+    pinned.run(_backend_pid)
+    pinned.close()
+    assert pinned.run(_backend_pid)  # a fresh checkout after close
