@@ -12,7 +12,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, Engine, Integer, MetaData, create_engine, event
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -31,6 +42,17 @@ NAMING_CONVENTION = {
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 #: JSON documents: JSONB on PostgreSQL.
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+
+
+def partial_index(name: str, present: str, *columns: str) -> Index:
+    """An index on *columns* (default: *present*) of the rows where *present* is not null.
+
+    For mostly-empty columns (an interaction's appointment, a system actor's
+    staff user): rows without a value cost no index entry, and an equality
+    lookup on the column (foreign-key cascades, joins) still uses it.
+    """
+    where = text(f"{present} IS NOT NULL")
+    return Index(name, *(columns or (present,)), postgresql_where=where, sqlite_where=where)
 
 
 def utcnow() -> dt.datetime:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.db import Base, BigIntPK, utcnow
+from core.db import Base, BigIntPK, partial_index, utcnow
 
 if TYPE_CHECKING:
     from core.models.patient import Patient
@@ -20,7 +20,10 @@ class Interaction(Base):
     __tablename__ = "interactions"
     __table_args__ = (
         Index("ix_interactions_patient_started", "patient_id", "started_at", "id"),
-        Index("ix_interactions_provider_ref", "channel", "provider_ref"),
+        # mostly-empty columns: partial indexes, so a row without them costs no index entry
+        partial_index("ix_interactions_provider_ref", "provider_ref", "channel", "provider_ref"),
+        partial_index("ix_interactions_appointment_id", "appointment_id"),
+        partial_index("ix_interactions_campaign_id", "campaign_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -39,10 +42,10 @@ class Interaction(Base):
     recording_url: Mapped[str | None] = mapped_column(String(500))
     provider_ref: Mapped[str | None] = mapped_column(String(200))
     appointment_id: Mapped[int | None] = mapped_column(
-        ForeignKey("appointments.id", ondelete="SET NULL"), index=True
+        ForeignKey("appointments.id", ondelete="SET NULL")
     )
     #: id of a campaign row owned by the follow-up plugin (no FK: plugins own that table)
-    campaign_id: Mapped[int | None] = mapped_column(index=True)
+    campaign_id: Mapped[int | None]
     lead_source: Mapped[str | None] = mapped_column(String(120))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

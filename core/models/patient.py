@@ -132,8 +132,8 @@ class ContactPoint(Base):
 
     __tablename__ = "contact_points"
     __table_args__ = (
+        # by patient: the unique constraint's index starts with patient_id
         Index("ix_contact_points_lookup", "kind", "value", "patient_id"),
-        Index("ix_contact_points_patient", "patient_id"),
         UniqueConstraint("patient_id", "kind", "value", name="uq_contact_points_patient_value"),
     )
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, BigIntPK, utcnow
+from core.db import Base, BigIntPK, partial_index, utcnow
 
 
 class StaffUser(Base):
@@ -41,12 +41,14 @@ class AuditEvent(Base):
     __table_args__ = (
         Index("ix_audit_events_patient", "patient_id", "occurred_at"),
         Index("ix_audit_events_occurred", "occurred_at"),
+        # system actors (telephony, webhooks, workers) have no staff user: no index entry
+        partial_index("ix_audit_events_staff_user_id", "staff_user_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     occurred_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     staff_user_id: Mapped[int | None] = mapped_column(
-        ForeignKey("staff_users.id", ondelete="SET NULL"), index=True
+        ForeignKey("staff_users.id", ondelete="SET NULL")
     )
     actor: Mapped[str] = mapped_column(String(120))
     action: Mapped[str] = mapped_column(String(40))
