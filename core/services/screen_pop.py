@@ -222,9 +222,9 @@ FROM (SELECT 1) AS always
 LEFT JOIN shown AS s ON true
 LEFT JOIN LATERAL (
     (SELECT 'appointment' AS source, a.id, a.scheduled_start AS at, a.status AS a,
-            d.display_name AS b, NULL::varchar AS kind, NULL::varchar AS subject,
-            NULL::varchar AS outcome
-     FROM appointments AS a LEFT JOIN doctors AS d ON d.id = a.doctor_id
+            (SELECT d.display_name FROM doctors AS d WHERE d.id = a.doctor_id) AS b,
+            NULL::varchar AS kind, NULL::varchar AS subject, NULL::varchar AS outcome
+     FROM appointments AS a
      WHERE a.patient_id = s.id AND a.scheduled_start >= %(now)s::timestamptz
        AND (a.status = %(booked)s OR a.status = %(confirmed)s)
      ORDER BY a.scheduled_start LIMIT 1)
