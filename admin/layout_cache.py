@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, request, url_for
+from flask import current_app, g, request, url_for
 from markupsafe import Markup
 
 from admin.views.base import _AccessMixin, current_role
@@ -101,14 +101,23 @@ def _menus(admin: Any) -> _AdminMenus:
     return menus
 
 
+def _for_page(admin_view: Any) -> tuple[Markup, Markup]:
+    """This request's menu and links (looked up once a request, for both)."""
+    found = g.get("careloop_menu")
+    if found is None or found[0] is not admin_view:
+        found = (admin_view, _menus(admin_view.admin).render(admin_view))
+        g.careloop_menu = found
+    return found[1]
+
+
 def menu(admin_view: Any) -> Markup:
     """The main menu's ``<li>`` entries for this page and signed-in role."""
-    return _menus(admin_view.admin).render(admin_view)[0]
+    return _for_page(admin_view)[0]
 
 
 def menu_links(admin_view: Any) -> Markup:
     """The menu links' ``<li>`` entries (right of the main menu)."""
-    return _menus(admin_view.admin).render(admin_view)[1]
+    return _for_page(admin_view)[1]
 
 
 _STATIC: dict[tuple[str, str, str, str | None], str] = {}

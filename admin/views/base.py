@@ -67,9 +67,10 @@ def db_session() -> Session:
 
 def current_role() -> str | None:
     """The signed-in staff member's role, or ``None`` for anonymous visitors."""
-    if not current_user or not current_user.is_authenticated:
+    user = current_user._get_current_object()  # one look-up through the proxy, not three
+    if user is None or not user.is_authenticated:
         return None
-    return current_user.role
+    return user.role
 
 
 def can(perm: Perm | str) -> bool:
