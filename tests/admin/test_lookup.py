@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from core import Manifest, hookimpl
 from core.audit import Actor
-from core.models import AuditEvent, Interaction
+from core.models import AuditEvent, Doctor, Interaction
 from core.services.appointments import book_appointment
 from core.services.interactions import log_interaction
 from core.services.patients import PatientInput, create_patient
@@ -100,10 +100,14 @@ def test_telephony_is_off_without_a_configured_token(client, runtime):
 
 def test_telephony_summary_and_call_logged(client, patient_id, runtime):
     with runtime.transaction() as session:
+        doctor = Doctor(display_name="Dr. Kadek")
+        session.add(doctor)
+        session.flush()
         book_appointment(
             session,
             patient_id,
             scheduled_start=dt.datetime.now(dt.UTC) + dt.timedelta(days=2),
+            doctor_id=doctor.id,
             actor=Actor.system("test"),
         )
     response = _call(client, caller="0812 3456 7890", dialled="(0361) 555-123", call_id="pbx-1")
@@ -114,6 +118,7 @@ def test_telephony_summary_and_call_logged(client, patient_id, runtime):
     assert summary["name"] == "Wayan Sudarsana"
     assert summary["id"] == patient_id
     assert summary["next_appointment"]["status"] == "booked"
+    assert summary["next_appointment"]["doctor"] == "Dr. Kadek"
     assert [i["kind"] for i in summary["last_interactions"]] == ["call"]
     with runtime.session() as session:
         logged = session.get(Interaction, data["interaction_id"])
