@@ -11,13 +11,24 @@ and filters written as ``id IN (subquery)`` on indexed columns.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from flask import abort
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
-from sqlalchemy import ColumnElement, and_, bindparam, false, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    String,
+    and_,
+    bindparam,
+    false,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from admin.views.base import CareLoopModelView, Perm, can, db_session, get_runtime, record_url
@@ -195,6 +206,32 @@ def _prefix(column: Any, key: str) -> ColumnElement[bool]:
     )
 
 
+_PHONE_KINDS = (ContactKind.PHONE.value, ContactKind.WHATSAPP.value)
+#: identifier look-ups, built once (see core.driver_query): patient ids for ``:value``
+_BY_MRN = DriverQuery(
+    select(Patient.id).where(Patient.mrn == bindparam("value")).limit(MAX_MATCHES), "value"
+)
+_BY_EMAIL = DriverQuery(
+    select(ContactPoint.patient_id)
+    .where(ContactPoint.kind == ContactKind.EMAIL.value, ContactPoint.value == bindparam("value"))
+    .limit(MAX_MATCHES),
+    "value",
+)
+_BY_PHONE = DriverQuery(
+    select(ContactPoint.patient_id)
+    .where(
+        or_(*(ContactPoint.kind == kind for kind in _PHONE_KINDS)),
+        ContactPoint.value == bindparam("value"),
+    )
+    .limit(MAX_MATCHES),
+    "value",
+)
+
+
+def _ids(session: Session, query: DriverQuery, value: str) -> list[int]:
+    return [row[0] for row in query.rows(session, value=value)]
+
+
 def _ids_for(session: Session, text: str, region: str) -> list[int] | None:
     """Patient ids for an e-mail, a phone number or an MRN (indexed lookups), else ``None``."""
     if looks_like_email(text):
@@ -202,43 +239,57 @@ def _ids_for(session: Session, text: str, region: str) -> list[int] | None:
             email = normalize_email(text)
         except InvalidEmail:
             return []
-        query = select(ContactPoint.patient_id).where(
-            ContactPoint.kind == ContactKind.EMAIL.value, ContactPoint.value == email
-        )
-        return list(session.scalars(query.limit(MAX_MATCHES)))
-    ids = list(session.scalars(select(Patient.id).where(Patient.mrn == text).limit(MAX_MATCHES)))
+        return _ids(session, _BY_EMAIL, email)
+    ids = _ids(session, _BY_MRN, text)
     digits = sum(ch.isdigit() for ch in text)
     if digits >= 5 and not any(ch.isalpha() for ch in text):
         e164 = try_normalize_phone(text, region)
         if e164:
-            query = select(ContactPoint.patient_id).where(
-                ContactPoint.kind.in_((ContactKind.PHONE.value, ContactKind.WHATSAPP.value)),
-                ContactPoint.value == e164,
-            )
-            ids += session.scalars(query.limit(MAX_MATCHES))
+            ids += _ids(session, _BY_PHONE, e164)
         return ids
     return ids or None
 
 
-def search_condition(session: Session, text: str, region: str) -> ColumnElement[bool]:
+class Search(NamedTuple):
+    """What a search box text asks for: these patient ids, or these sort-name prefixes.
+
+    Neither (both empty) means nothing matches.
+    """
+
+    ids: tuple[int, ...] = ()
+    name_keys: tuple[str, ...] = ()
+
+
+def search_terms(session: Session, text: str, region: str) -> Search | None:
     """What the search box means: e-mail, phone in any format, MRN, or a name.
 
     Identifiers are looked up first on their indexes.  A name matches the start
     of the sort name (family name first, as the list is sorted), written either
     way round: ``Sudarsana``, ``Sudarsana Wayan``, ``Wayan Sudarsana``, ``sudar``.
     Every branch uses an index, so the search costs the same at 1,000,000 patients.
+    ``None``: no search (an empty box).
     """
     text = text.strip()
     if not text:
-        return and_()
+        return None
     ids = _ids_for(session, text, region)
     if ids is not None and (ids or looks_like_email(text) or not _has_letters(text)):
-        return Patient.id.in_(ids) if ids else false()
+        return Search(ids=tuple(dict.fromkeys(ids)))
     words = sort_key("", "", text).split()
     if not words:
-        return false()
+        return Search()
     variants = {" ".join(words), " ".join([*words[1:], words[0]]), " ".join(reversed(words))}
-    return or_(*[_prefix(Patient.sort_name, key) for key in sorted(variants)])
+    return Search(name_keys=tuple(sorted(variants)))
+
+
+def search_condition(session: Session, text: str, region: str) -> ColumnElement[bool]:
+    """:func:`search_terms` as a condition on :class:`Patient`."""
+    terms = search_terms(session, text, region)
+    if terms is None:
+        return and_()
+    if terms.name_keys:
+        return or_(*[_prefix(Patient.sort_name, key) for key in terms.name_keys])
+    return Patient.id.in_(terms.ids) if terms.ids else false()
 
 
 def _has_letters(text: str) -> bool:
@@ -263,8 +314,9 @@ class PatientRow(NamedTuple):
 
 _ROW_COLUMNS = tuple(getattr(Patient, name) for name in PatientRow._fields[:-2])
 _SHOWN_CONTACTS = (ContactKind.PHONE.value, ContactKind.EMAIL.value)
-#: patients whose contacts one query reads (a list page fits in one)
-CONTACTS_CHUNK = 50
+#: patients whose contacts one query reads: a list page.  Keep it (plus the two kinds)
+#: within psycopg's 50 parameters, above which it re-parses the statement every time.
+CONTACTS_CHUNK = 25
 #: their phones and e-mails, primary first, then oldest first; unused slots are NULL
 _CONTACTS = DriverQuery(
     select(ContactPoint.patient_id, ContactPoint.kind, ContactPoint.value)
@@ -278,12 +330,16 @@ _CONTACTS = DriverQuery(
 
 
 def _rows(session: Session, query: Any) -> list[PatientRow]:
-    """The page's patients and each one's primary (else oldest) phone and e-mail.
+    """The rows of Flask-Admin's *query* (filters applied), with their contacts."""
+    return _with_contacts(session, query.with_entities(*_ROW_COLUMNS).all())
+
+
+def _with_contacts(session: Session, found: list[Any]) -> list[PatientRow]:
+    """*found* patients' columns and each one's primary (else oldest) phone and e-mail.
 
     The contacts are read for the page's ids only, in one more indexed query (a
     correlated subquery would also run for every row an OFFSET skips).
     """
-    found = query.with_entities(*_ROW_COLUMNS).all()
     first: dict[tuple[int, str], str] = {}
     for start in range(0, len(found), CONTACTS_CHUNK):
         ids = [row[0] for row in found[start : start + CONTACTS_CHUNK]]
@@ -297,6 +353,67 @@ def _rows(session: Session, query: Any) -> list[PatientRow]:
         PatientRow(*row, first.get((row[0], phone), ""), first.get((row[0], email), ""))
         for row in found
     ]
+
+
+_ACTIVE = (Patient.merged_into_id.is_(None), Patient.archived_at.is_(None))
+
+
+@functools.lru_cache(maxsize=128)
+def _page_query(order_by: str, desc: bool, name_keys: int, id_slots: int) -> DriverQuery:
+    """One page of active patients in one order, optionally searched, built once per shape.
+
+    ``name_keys`` sort-name prefixes (parameters ``k<i>``, ``u<i>``, ``l<i>``: the key,
+    its upper bound and its LIKE pattern) or ``id_slots`` ids (``i<i>``, unused ones
+    NULL); then ``limit`` and ``offset``.
+    """
+    column = getattr(Patient, order_by)
+    statement = select(*_ROW_COLUMNS).where(*_ACTIVE)
+    names: list[str] = []
+    if name_keys:
+        names += [f"{p}{i}" for i in range(name_keys) for p in "kul"]
+        statement = statement.where(
+            or_(
+                *(
+                    and_(
+                        Patient.sort_name >= bindparam(f"k{i}", type_=String),
+                        Patient.sort_name < bindparam(f"u{i}", type_=String),
+                        Patient.sort_name.like(bindparam(f"l{i}", type_=String), escape="\\"),
+                    )
+                    for i in range(name_keys)
+                )
+            )
+        )
+    if id_slots:
+        names += [f"i{i}" for i in range(id_slots)]
+        statement = statement.where(
+            Patient.id.in_([bindparam(f"i{i}", type_=BigInteger) for i in range(id_slots)])
+        )
+    statement = statement.order_by(column.desc() if desc else column)
+    statement = statement.limit(bindparam("limit")).offset(bindparam("offset"))
+    return DriverQuery(statement, *names, "limit", "offset")
+
+
+def _slots(count: int) -> int:
+    """Id parameters for *count* ids: a power of two, so few statement shapes exist."""
+    slots = 1
+    while slots < count:
+        slots *= 2
+    return slots
+
+
+def _search_values(terms: Search | None) -> tuple[int, int, dict[str, Any]]:
+    """``(name_keys, id_slots, parameter values)`` of a search for :func:`_page_query`."""
+    if terms is None:
+        return 0, 0, {}
+    values: dict[str, Any] = {}
+    if terms.name_keys:
+        for i, key in enumerate(terms.name_keys):
+            values.update({f"k{i}": key, f"u{i}": key + "\U0010ffff", f"l{i}": f"{_like(key)}%"})
+        return len(terms.name_keys), 0, values
+    slots = _slots(len(terms.ids))
+    values = {f"i{i}": None for i in range(slots)}
+    values.update({f"i{i}": patient_id for i, patient_id in enumerate(terms.ids)})
+    return 0, slots, values
 
 
 class PatientListView(CareLoopModelView):
@@ -413,11 +530,41 @@ class PatientListView(CareLoopModelView):
         execute: bool = True,
         page_size: int | None = None,
     ) -> tuple[int | None, Any]:
-        """Flask-Admin's query (search, filters, sort, page), reading row tuples."""
+        """Flask-Admin's query (search, filters, sort, page), reading row tuples.
+
+        A page without filters (the list, the search box) runs a statement built once
+        per shape (:func:`_page_query`) instead of building and compiling a new one.
+        """
+        order = self._plain_order(sort_column, sort_desc)
+        if execute and not filters and page_size and order is not None:
+            session = db_session()
+            terms = None
+            if search:
+                terms = search_terms(session, search, get_runtime().config.default_region)
+                if terms is not None and not terms.ids and not terms.name_keys:
+                    return None, []
+            name_keys, id_slots, values = _search_values(terms)
+            query = _page_query(*order, name_keys, id_slots)
+            offset = max(page or 0, 0) * page_size
+            found = query.rows(session, limit=page_size, offset=offset, **values)
+            return None, _with_contacts(session, found)
         count, query = super().get_list(
             page, sort_column, sort_desc, search, filters, execute=False, page_size=page_size
         )
         return count, (_rows(db_session(), query) if execute else query)
+
+    def _plain_order(self, sort_column: Any, sort_desc: bool) -> tuple[str, bool] | None:
+        """``(Patient column name, descending)`` for a sort on a patient column, else ``None``."""
+        if sort_column is None:
+            name, desc = self.column_default_sort
+            return name, bool(desc)
+        column = self._sortable_columns.get(sort_column)
+        key = getattr(column, "key", None)
+        if key is None or self._sortable_joins.get(sort_column):
+            return None
+        if getattr(Patient, key, None) is not column:
+            return None
+        return key, bool(sort_desc)
 
     def render(self, template: str, **kwargs: Any) -> Any:
         if template == self.list_template:
