@@ -9,17 +9,30 @@ commit).  Every form carries a CSRF token.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from flask import abort, flash, redirect, request, url_for
+from flask import (
+    abort,
+    current_app,
+    flash,
+    get_template_attribute,
+    redirect,
+    request,
+    url_for,
+)
 from flask_admin import expose
 from flask_admin.form import SecureForm
-from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from markupsafe import Markup
+from sqlalchemy import Boolean, String, bindparam, cast, literal, null, select, union_all
+from sqlalchemy.orm import Session
 
 from admin.forms import (
+    CHANNEL_LABELS,
     BookAppointmentForm,
     ChannelPreferenceForm,
     ConsentForm,
@@ -30,30 +43,220 @@ from admin.forms import (
     NewPatientForm,
     PatientProfileForm,
 )
+from admin.roles import allowed
 from admin.views.base import (
     CareLoopView,
     Perm,
     can,
+    csrf_token,
     current_actor,
     current_role,
     db_session,
     get_runtime,
 )
+from core.audit import record_views
 from core.errors import CareLoopError, PatientNotFound, ValidationError
+from core.i18n import current_locale
 from core.i18n import gettext as _
-from core.models import Appointment, Department, Doctor, Patient, Service
+from core.models import (
+    Appointment,
+    Condition,
+    ConsentEvent,
+    ContactPoint,
+    Department,
+    Doctor,
+    Patient,
+    Service,
+    Tag,
+)
+from core.models.patient import patient_conditions, patient_tags
 from core.panels import PatientPanel
 from core.services import appointments, consent, interactions, patients
 from core.services.timeline import TimelineCursor, patient_timeline
 
 TIMELINE_PAGE = 25
-_RECORD_OPTIONS = (
-    joinedload(Patient.contact_points),
-    joinedload(Patient.tags),
-    joinedload(Patient.conditions),
-    joinedload(Patient.primary_doctor),
-)
 APPOINTMENTS_SHOWN = 20
+CONSENT_HISTORY_SHOWN = 50
+
+# The page reads with Core statements of table columns, built once: building a
+# statement, and loading ORM entities, cost SQLAlchemy more than running the query.
+_patients = Patient.__table__.c
+_doctors = Doctor.__table__.c
+_RECORD = (
+    select(Patient.__table__, _doctors.display_name.label("primary_doctor"))
+    .outerjoin(Doctor.__table__, _doctors.id == _patients.primary_doctor_id)
+    .where(_patients.id == bindparam("patient_id"))
+)
+
+
+def _page_lists() -> Any:
+    """One ``UNION ALL`` of the record's lists: contact points, tags, conditions, consent
+    events and the latest appointments (one round trip instead of five).
+
+    Shared columns: ``list`` (which one), ``id``, ``at``, ``a`` to ``e`` and ``flag``;
+    :meth:`_Lists.read` names them again.
+    """
+    contacts = ContactPoint.__table__.c
+    tags = Tag.__table__.c
+    conditions = Condition.__table__.c
+    consent_events = ConsentEvent.__table__.c
+    visits = Appointment.__table__.c
+    moment = consent_events.occurred_at.type
+    patient = bindparam("patient_id")
+
+    def none(type_: Any = String) -> Any:
+        return cast(null(), type_)
+
+    def kind(name: str) -> Any:
+        return literal(name, String).label("list")
+
+    flag = none(Boolean)
+
+    latest_visits = (
+        select(
+            visits.id,
+            visits.scheduled_start,
+            visits.status,
+            Doctor.__table__.c.display_name.label("doctor"),
+            Department.__table__.c.name.label("department"),
+            Service.__table__.c.name.label("service"),
+        )
+        .select_from(Appointment.__table__)
+        .outerjoin(Doctor.__table__, Doctor.__table__.c.id == visits.doctor_id)
+        .outerjoin(Department.__table__, Department.__table__.c.id == visits.department_id)
+        .outerjoin(Service.__table__, Service.__table__.c.id == visits.service_id)
+        .where(visits.patient_id == patient)
+        .order_by(visits.scheduled_start.desc(), visits.id.desc())
+        .limit(APPOINTMENTS_SHOWN)
+        .subquery()
+    ).c
+    return union_all(
+        select(
+            kind("contact"),
+            contacts.id,
+            none(moment).label("at"),
+            contacts.kind.label("a"),
+            contacts.value.label("b"),
+            contacts.label.label("c"),
+            none().label("d"),
+            none().label("e"),
+            contacts.is_primary.label("flag"),
+        ).where(contacts.patient_id == patient),
+        select(kind("tag"), tags.id, none(moment), tags.name, none(), none(), none(), none(), flag)
+        .join(patient_tags, patient_tags.c.tag_id == tags.id)
+        .where(patient_tags.c.patient_id == patient),
+        select(
+            kind("condition"),
+            conditions.id,
+            none(moment),
+            conditions.code,
+            conditions.label,
+            none(),
+            none(),
+            none(),
+            flag,
+        )
+        .join(patient_conditions, patient_conditions.c.condition_id == conditions.id)
+        .where(patient_conditions.c.patient_id == patient),
+        select(
+            kind("consent"),
+            consent_events.id,
+            consent_events.occurred_at,
+            consent_events.channel,
+            consent_events.purpose,
+            consent_events.status,
+            consent_events.method,
+            consent_events.evidence,
+            flag,
+        ).where(consent_events.patient_id == patient),
+        select(
+            kind("appointment"),
+            latest_visits.id,
+            latest_visits.scheduled_start,
+            latest_visits.status,
+            latest_visits.doctor,
+            latest_visits.department,
+            latest_visits.service,
+            none(),
+            flag,
+        ),
+    )
+
+
+_PAGE_LISTS = _page_lists()
+
+
+class _Contact(NamedTuple):
+    id: int
+    kind: str
+    value: str
+    label: str | None
+    is_primary: bool
+
+
+class _Condition(NamedTuple):
+    code: str
+    label: str
+
+
+class _ConsentEvent(NamedTuple):
+    id: int
+    occurred_at: dt.datetime
+    channel: str
+    purpose: str
+    status: str
+    method: str
+    evidence: str | None
+
+
+class _Appointment(NamedTuple):
+    id: int
+    scheduled_start: dt.datetime
+    status: str
+    doctor: str | None
+    department: str | None
+    service: str | None
+
+
+def _newest_first(row: Any) -> tuple[dt.datetime, int]:
+    return (row[1], row[0])
+
+
+@dataclass
+class _Lists:
+    """The record's lists, each in the order the page shows it."""
+
+    contacts: list[_Contact] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    conditions: list[_Condition] = field(default_factory=list)
+    #: every consent event, newest first
+    consent: list[_ConsentEvent] = field(default_factory=list)
+    #: the latest ``APPOINTMENTS_SHOWN`` appointments, newest first
+    appointments: list[_Appointment] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, connection: Any, patient_id: int) -> _Lists:
+        found = cls()
+        for row in connection.execute(_PAGE_LISTS, {"patient_id": patient_id}):
+            which = row.list
+            if which == "contact":
+                found.contacts.append(_Contact(row.id, row.a, row.b, row.c, bool(row.flag)))
+            elif which == "tag":
+                found.tags.append(row.a)
+            elif which == "condition":
+                found.conditions.append(_Condition(row.a, row.b))
+            elif which == "consent":
+                found.consent.append(
+                    _ConsentEvent(row.id, row.at, row.a, row.b, row.c, row.d, row.e)
+                )
+            else:
+                found.appointments.append(_Appointment(row.id, row.at, row.a, row.b, row.c, row.d))
+        found.contacts.sort()  # by id, as the relationship orders them
+        found.tags.sort()
+        found.conditions.sort()
+        found.consent.sort(key=_newest_first, reverse=True)
+        found.appointments.sort(key=_newest_first, reverse=True)
+        return found
 
 
 def _parse_before(raw: str | None) -> str | None:
@@ -67,31 +270,8 @@ def _parse_before(raw: str | None) -> str | None:
     return raw
 
 
-def _appointment_rows(session: Session, patient_id: int) -> list[Any]:
-    return list(
-        session.execute(
-            select(
-                Appointment.id,
-                Appointment.scheduled_start,
-                Appointment.status,
-                Doctor.display_name.label("doctor"),
-                Department.name.label("department"),
-                Service.name.label("service"),
-                Appointment.notes,
-            )
-            .outerjoin(Doctor, Doctor.id == Appointment.doctor_id)
-            .outerjoin(Department, Department.id == Appointment.department_id)
-            .outerjoin(Service, Service.id == Appointment.service_id)
-            .where(Appointment.patient_id == patient_id)
-            .order_by(Appointment.scheduled_start.desc())
-            .limit(APPOINTMENTS_SHOWN)
-        )
-    )
-
-
 #: seconds the booking form's doctors, departments and services are reused per process
 DIRECTORY_TTL = 30.0
-_directory: dict[str, Any] = {"at": float("-inf")}
 
 
 def _choices(session: Session, model: Any, label: Any) -> list[tuple[str, str]]:
@@ -101,21 +281,161 @@ def _choices(session: Session, model: Any, label: Any) -> list[tuple[str, str]]:
     return [("", "—")] + [(str(i), str(name)) for i, name in rows]
 
 
-def _booking_form(session: Session, formdata: Any = None) -> BookAppointmentForm:
-    """The booking form; the clinic directory behind its drop-downs is cached briefly."""
-    now = time.monotonic()
-    if now - _directory["at"] >= DIRECTORY_TTL:
-        _directory.update(
+@dataclass(frozen=True)
+class _Directory:
+    """The clinic directory behind the booking form's drop-downs, read at ``at``.
+
+    Replaced as a whole when stale; its choices are never changed in place (threads
+    share it), only its rendered HTML is added to.
+    """
+
+    at: float
+    doctors: list[tuple[str, str]]
+    departments: list[tuple[str, str]]
+    services: list[tuple[str, str]]
+    #: locale -> the booking form's fields rendered with these choices
+    html: dict[str, Markup] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, session: Session) -> _Directory:
+        return cls(
+            at=time.monotonic(),
             doctors=_choices(session, Doctor, Doctor.display_name),
             departments=_choices(session, Department, Department.name),
             services=_choices(session, Service, Service.name),
-            at=now,
         )
-    form = BookAppointmentForm(formdata)
-    form.doctor_id.choices = _directory["doctors"]
-    form.department_id.choices = _directory["departments"]
-    form.service_id.choices = _directory["services"]
-    return form
+
+    @property
+    def stale(self) -> bool:
+        return time.monotonic() - self.at >= DIRECTORY_TTL
+
+    def booking_form(self, formdata: Any = None) -> BookAppointmentForm:
+        form = BookAppointmentForm(formdata)
+        form.doctor_id.choices = self.doctors
+        form.department_id.choices = self.departments
+        form.service_id.choices = self.services
+        return form
+
+    def booking_fields(self) -> Markup:
+        """The fields of an unsubmitted booking form, rendered once per language."""
+        locale = current_locale()
+        html = self.html.get(locale)
+        if html is None:
+            html = self.html[locale] = _render_fields(self.booking_form())
+        return html
+
+
+#: (form, locale, variant) -> its fields' HTML; the forms are the same for every patient
+_FIELDS_HTML: dict[tuple[str, str, Any], Markup] = {}
+#: how many rendered forms are kept (channel orders x languages stay far below)
+_FIELDS_HTML_MAX = 2000
+
+
+def _macro(name: str) -> Any:
+    return get_template_attribute("careloop/macros.html", name)
+
+
+def _render_fields(form: Any) -> Markup:
+    """A form's fields (not its CSRF token) as ``careloop/macros.html`` writes them.
+
+    A macro of the autoescaping environment returns :class:`Markup`, every value in it escaped.
+    """
+    html = _macro("form_fields")(form)
+    assert isinstance(html, Markup)
+    return html
+
+
+def _fields(name: str, variant: Any, render: Callable[[], Markup]) -> Markup:
+    """The fields of an unsubmitted form, rendered once per language (and *variant*).
+
+    Rendering a WTForms form costs more than the rest of the page; a form nobody
+    submitted renders the same every time (labels and choices in the viewer's
+    language).  The CSRF token is not part of it: the page writes the request's own.
+    """
+    key = (name, current_locale(), variant)
+    html = _FIELDS_HTML.get(key)
+    if html is None:
+        html = render()
+        if len(_FIELDS_HTML) >= _FIELDS_HTML_MAX:
+            _FIELDS_HTML.clear()
+        _FIELDS_HTML[key] = html
+    return html
+
+
+def _channel_order(preferred: str | None) -> tuple[str | None, ...]:
+    """The patient's first three channels; unknown ones (never selectable) as ``None``."""
+    known = {"", *(code for code, _label in CHANNEL_LABELS)}
+    order = [*(preferred or "").split(","), "", "", ""][:3]
+    return tuple(code if code in known else None for code in order)
+
+
+def _page_forms(directory: _Directory, patient: Patient, may: _May) -> dict[str, Markup]:
+    """The fields of each action form this viewer may use, in their language."""
+    forms: dict[str, Markup] = {}
+    if may.edit:
+        forms["contact"] = _fields("contact", None, lambda: _render_fields(ContactPointForm()))
+    if may.call:
+        forms["call"] = _fields("call", None, lambda: _render_fields(LogCallForm()))
+    if may.book:
+        forms["book"] = directory.booking_fields()
+    if may.complaint:
+        forms["feedback"] = _fields("feedback", None, lambda: _render_fields(FeedbackForm()))
+    if may.consent:
+        forms["consent"] = _fields("consent", None, lambda: _render_fields(ConsentForm()))
+        preferred = patient.preferred_channels
+        forms["channels"] = _fields(
+            "channels",
+            _channel_order(preferred),
+            lambda: _render_fields(ChannelPreferenceForm.for_patient(preferred)),
+        )
+    if may.merge:  # a GET form (the preview): its one field, no CSRF token
+        forms["merge"] = _fields("merge", None, lambda: _macro("field")(MergeForm().other_id))
+    return forms
+
+
+@dataclass(frozen=True)
+class _May:
+    """What the viewer may see and do on the page (the role matrix, asked once)."""
+
+    clinical: bool
+    edit: bool
+    call: bool
+    book: bool
+    complaint: bool
+    consent: bool
+    merge: bool
+
+    @classmethod
+    def of(cls, role: str | None) -> _May:
+        return cls(
+            clinical=allowed(role, Perm.CLINICAL),
+            edit=allowed(role, Perm.PATIENT_EDIT),
+            call=allowed(role, Perm.LOG_CALL),
+            book=allowed(role, Perm.BOOK),
+            complaint=allowed(role, Perm.COMPLAINT),
+            consent=allowed(role, Perm.CONSENT_EDIT),
+            merge=allowed(role, Perm.PATIENT_MERGE),
+        )
+
+
+def _csrf_field(token: str) -> Markup:
+    """The hidden CSRF input as WTForms writes it (one token serves every form of the page)."""
+    return Markup('<input id="csrf_token" name="csrf_token" type="hidden" value="{}">').format(
+        token
+    )
+
+
+def _remembering(format_time: Callable[[Any], str]) -> Callable[[Any], str]:
+    """*format_time* for one page, each time formatted once (it costs ~0.1 ms)."""
+    seen: dict[Any, str] = {}
+
+    def formatted(value: Any) -> str:
+        text = seen.get(value)
+        if text is None:
+            text = seen[value] = format_time(value)
+        return text
+
+    return formatted
 
 
 def _current(history: list[Any]) -> list[consent.ConsentState]:
@@ -130,13 +450,13 @@ def _current(history: list[Any]) -> list[consent.ConsentState]:
     return [latest[key] for key in sorted(latest)]
 
 
-def _panels(session: Session, patient_id: int) -> list[PatientPanel]:
+def _panels(session: Session, patient_id: int, role: str | None) -> list[PatientPanel]:
     runtime = get_runtime()
     found = runtime.plugins.collect(
         "careloop_patient_panels",
         session=session,
         patient_id=patient_id,
-        viewer_role=current_role() or "",
+        viewer_role=role or "",
     )
     panels = [p for p in found if isinstance(p, PatientPanel)]
     return sorted(panels, key=lambda p: (p.order, p.title))
@@ -150,9 +470,18 @@ class PatientRecordView(CareLoopView):
     """``/admin/patient/<id>``: the 360° page (not in the menu; reached from lists and lookup)."""
 
     permission = Perm.PATIENT_RECORD
+    #: the clinic directory of this app's database (read again when stale)
+    _directory: _Directory | None = None
 
     def is_visible(self) -> bool:
         return False
+
+    def directory(self, session: Session) -> _Directory:
+        """The clinic directory for the booking form, read at most every ``DIRECTORY_TTL``."""
+        current = self._directory
+        if current is None or current.stale:
+            current = self._directory = _Directory.read(session)
+        return current
 
     # -- the page -----------------------------------------------------------
 
@@ -164,43 +493,52 @@ class PatientRecordView(CareLoopView):
     def record(self, patient_id: int) -> Any:
         runtime = get_runtime()
         before = _parse_before(request.args.get("before"))
+        role = current_role()
+        may = _May.of(role)
         session = db_session()
-        # one query for the record and its small collections; keep a reference so the
-        # service's own get() finds it in the (weak) identity map instead of asking again
-        _keep = session.get(Patient, patient_id, options=_RECORD_OPTIONS)
-        try:
-            patient = patients.get_patient(session, patient_id, current_actor())
-        except PatientNotFound:
+        connection = session.connection()
+        patient = connection.execute(_RECORD, {"patient_id": patient_id}).first()
+        if patient is None:
             abort(404)
         if patient.merged_into_id is not None:
-            session.rollback()
             winner = patients.resolve_merged(session, patient_id)
             return redirect(url_for(".record", patient_id=winner))
-        session.commit()  # the audit event of this view
-        history = consent.consent_history(session, patient_id)
+        lists = _Lists.read(connection, patient_id)
+        history = lists.consent
         context = {
             "patient": patient,
-            "contacts": list(patient.contact_points),
-            "tags": [t.name for t in patient.tags],
-            "conditions": list(patient.conditions) if can(Perm.CLINICAL) else [],
+            "may": may,
+            "contacts": lists.contacts,
+            "tags": lists.tags,
+            "conditions": lists.conditions if may.clinical else [],
             "consent_now": _current(history),
-            "consent_history": history[:50],
-            "appointments": _appointment_rows(session, patient_id),
+            "consent_history": history[:CONSENT_HISTORY_SHOWN],
+            "appointments": lists.appointments,
             "timeline": patient_timeline(
                 session, runtime.plugins, patient_id, before=before, limit=TIMELINE_PAGE
             ),
-            "panels": _panels(session, patient_id),
-            "call_form": LogCallForm(),
-            "book_form": _booking_form(session),
-            "feedback_form": FeedbackForm(),
-            "consent_form": ConsentForm(),
-            "channels_form": ChannelPreferenceForm.for_patient(patient.preferred_channels),
-            "contact_form": ContactPointForm(),
-            "remove_form": SecureForm(),
-            "merge_form": MergeForm(),
-            "show_bodies": can(Perm.CLINICAL),
+            "panels": _panels(session, patient_id, role),
+            "forms": _page_forms(self.directory(session), patient, may),
+            "csrf_field": _csrf_field(csrf_token()),
+            "when": _remembering(current_app.jinja_env.filters["localdatetime"]),
+            "urls": {
+                "record": url_for(".record", patient_id=patient_id),
+                "edit": url_for(".edit", patient_id=patient_id),
+                "contacts": url_for(".add_contact", patient_id=patient_id),
+                "call": url_for(".log_call", patient_id=patient_id),
+                "book": url_for(".book", patient_id=patient_id),
+                "feedback": url_for(".feedback", patient_id=patient_id),
+                "consent": url_for(".change_consent", patient_id=patient_id),
+                "channels": url_for(".change_channels", patient_id=patient_id),
+                "merge": url_for(".merge", patient_id=patient_id),
+            },
+            "show_bodies": may.clinical,
             "before": before,
         }
+        # the audit event of this view, written with everything read (one transaction):
+        # committed before the page is rendered, so nothing is shown unrecorded
+        record_views(session, current_actor(), [patient_id])
+        session.commit()
         return self.render("careloop/patient360.html", **context)
 
     # -- actions ------------------------------------------------------------
@@ -251,7 +589,7 @@ class PatientRecordView(CareLoopView):
 
     @expose("/<int:patient_id>/appointment", methods=("POST",))
     def book(self, patient_id: int) -> Any:
-        form = _booking_form(db_session(), request.form)
+        form = self.directory(db_session()).booking_form(request.form)
         zone = ZoneInfo(get_runtime().config.timezone)
 
         def action(session: Session) -> str:

@@ -141,41 +141,45 @@ def core_entries(
 
 
 def _core_selects() -> tuple[tuple[Any, Any, str, Select[Any]], ...]:
-    """(model, its time column, ref kind, select of the shared columns) per core table.
+    """(table columns, time column, ref kind, select of the shared columns) per core table.
 
     The three selects have the same columns (``ref_kind, id, at, kind, subject, body,
-    channel, direction, purpose``) so that one ``UNION ALL`` reads them all.
+    channel, direction, purpose``) so that one ``UNION ALL`` reads them all.  They use
+    the tables' columns (a Core statement: no ORM compilation, rows not entities).
     """
 
     def none(type_: Any = String) -> Any:
         return cast(null(), type_)
 
+    i = Interaction.__table__.c
+    a = Appointment.__table__.c
+    c = ConsentEvent.__table__.c
     return (
         (
-            Interaction,
-            Interaction.started_at,
+            i,
+            i.started_at,
             "interaction",
             select(
                 literal("interaction", String).label("ref_kind"),
-                Interaction.id,
-                Interaction.started_at.label("at"),
-                Interaction.kind,
-                Interaction.subject,
-                Interaction.body,
-                Interaction.channel,
-                Interaction.direction,
+                i.id,
+                i.started_at.label("at"),
+                i.kind,
+                i.subject,
+                i.body,
+                i.channel,
+                i.direction,
                 none().label("purpose"),
             ),
         ),
         (
-            Appointment,
-            Appointment.scheduled_start,
+            a,
+            a.scheduled_start,
             "appointment",
             select(
                 literal("appointment", String).label("ref_kind"),
-                Appointment.id,
-                Appointment.scheduled_start.label("at"),
-                Appointment.status.label("kind"),
+                a.id,
+                a.scheduled_start.label("at"),
+                a.status.label("kind"),
                 none().label("subject"),
                 none(Text).label("body"),
                 none().label("channel"),
@@ -184,19 +188,19 @@ def _core_selects() -> tuple[tuple[Any, Any, str, Select[Any]], ...]:
             ),
         ),
         (
-            ConsentEvent,
-            ConsentEvent.occurred_at,
+            c,
+            c.occurred_at,
             "consent",
             select(
                 literal("consent", String).label("ref_kind"),
-                ConsentEvent.id,
-                ConsentEvent.occurred_at.label("at"),
-                ConsentEvent.status.label("kind"),
+                c.id,
+                c.occurred_at.label("at"),
+                c.status.label("kind"),
                 none().label("subject"),
                 none(Text).label("body"),
-                ConsentEvent.channel,
+                c.channel,
                 none().label("direction"),
-                ConsentEvent.purpose,
+                c.purpose,
             ),
         ),
     )
@@ -240,11 +244,11 @@ def _row_entry(row: Any) -> TimelineEntry:
 def _core_union(patient_id: Any, key: SortKey | None, limit: Any) -> Any:
     """One ``UNION ALL`` of each core table's newest rows below *key*."""
     branches = []
-    for model, moment, ref_kind, columns in _CORE_SELECTS:
-        query = columns.where(model.patient_id == patient_id)
+    for table, moment, ref_kind, columns in _CORE_SELECTS:
+        query = columns.where(table.patient_id == patient_id)
         if key is not None:
-            query = query.where(_older_than(moment, model.id, ref_kind, key))
-        branch = query.order_by(moment.desc(), model.id.desc()).limit(limit).subquery()
+            query = query.where(_older_than(moment, table.id, ref_kind, key))
+        branch = query.order_by(moment.desc(), table.id.desc()).limit(limit).subquery()
         branches.append(select(branch))
     return union_all(*branches)
 
@@ -257,6 +261,8 @@ def _core_sources(
     session: Session, patient_id: int, key: SortKey | None, limit: int
 ) -> list[list[TimelineEntry]]:
     """One list per core table, each newest first in the timeline's order (one query)."""
+    if session.autoflush:
+        session.flush()  # a Core statement does not autoflush: rows added in this session count
     if key is None:
         result = session.execute(_FIRST_PAGE, {"patient_id": patient_id, "limit": limit})
     else:

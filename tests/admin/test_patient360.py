@@ -284,3 +284,131 @@ def test_contact_preference_is_saved_shown_and_cleared(client, login_as, patient
     )
     with runtime.session() as session:
         assert session.get(Patient, patient_id).preferred_channels is None  # refused
+
+
+# -- the action forms: rendered once per language, each with the request's CSRF token ------
+
+_FORMS = {  # form id -> (action suffix, the field names it posts)
+    "contact-form": ("contacts", {"kind", "value"}),
+    "log-call": ("call", {"direction", "outcome", "duration_minutes", "notes"}),
+    "book": (
+        "appointment",
+        {"scheduled_start", "doctor_id", "department_id", "service_id", "notes"},
+    ),
+    "feedback": ("feedback", {"kind", "channel", "subject", "body"}),
+    "consent-form": ("consent", {"channel", "purpose", "action", "evidence"}),
+    "channels-form": ("channels", {"first", "second", "third"}),
+}
+
+
+def _form(page: str, form_id: str) -> str:
+    import re
+
+    match = re.search(
+        rf'<form method="post" action="([^"]+)" id="{form_id}">(.*?)</form>', page, re.S
+    )
+    assert match, f"no form {form_id}"
+    return match.group(0)
+
+
+def _names(html: str) -> set[str]:
+    import re
+
+    return set(re.findall(r'name="([^"]+)"', html))
+
+
+def test_every_action_form_has_its_fields_and_a_working_csrf_token(
+    client, login_as, patient_id, runtime
+):
+    import re
+
+    login_as("admin")
+    page = client.get(f"/admin/patient/{patient_id}").get_data(as_text=True)
+    tokens = set()
+    for form_id, (suffix, fields) in _FORMS.items():
+        html = _form(page, form_id)
+        assert f'action="/admin/patient/{patient_id}/{suffix}"' in html
+        assert _names(html) == fields | {"csrf_token"}, form_id
+        tokens |= set(re.findall(r'name="csrf_token" type="hidden" value="([^"]+)"', html))
+    removes = re.findall(r'action="(/admin/patient/\d+/contacts/\d+/remove)">(.*?)</form>', page)
+    assert len(removes) == 2  # the phone and the e-mail
+    for _url, html in removes:
+        tokens |= set(re.findall(r'name="csrf_token" type="hidden" value="([^"]+)"', html))
+    assert len(tokens) == 1  # one token per page, valid for every form
+    merge = page[page.index('id="merge"') :]
+    assert 'name="other_id"' in merge[: merge.index("</form>")]
+    # the page's token is accepted; a form without it is refused
+    data = {"direction": "outbound", "outcome": "answered", "notes": "token check"}
+    url = f"/admin/patient/{patient_id}/call"
+    assert client.post(url, data=data).status_code == 400
+    assert client.post(url, data={**data, "csrf_token": tokens.pop()}).status_code == 302
+    with runtime.session() as session:
+        notes = session.scalars(select(Interaction.body).where(Interaction.kind == "call")).all()
+    assert "token check" in notes
+
+
+def test_forms_follow_the_role(client, login_as, patient_id):
+    login_as("agent")
+    page = client.get(f"/admin/patient/{patient_id}").get_data(as_text=True)
+    for form_id in ("log-call", "book", "feedback", "contact-form"):
+        _form(page, form_id)
+    for absent in ('id="consent-form"', 'id="channels-form"', 'id="merge"'):
+        assert absent not in page
+
+
+def test_forms_are_in_the_viewers_language(client, login_as, patient_id):
+    login_as("agent")
+    url = f"/admin/patient/{patient_id}"
+    english = _form(client.get(url + "?lang=en").get_data(as_text=True), "log-call")
+    assert ">Direction</label>" in english and ">Inbound</option>" in english
+    indonesian = _form(client.get(url + "?lang=id").get_data(as_text=True), "log-call")
+    assert ">Arah</label>" in indonesian and ">Masuk</option>" in indonesian
+    again = _form(client.get(url + "?lang=en").get_data(as_text=True), "log-call")
+    assert ">Direction</label>" in again
+
+
+def test_booking_choices_are_escaped_and_each_patient_sees_their_own_preference(
+    client, login_as, patient_id, runtime
+):
+    from core.models import Doctor
+
+    with runtime.transaction() as session:
+        session.add(Doctor(display_name=XSS_NAME))
+        other = create_patient(
+            session, PatientInput(given_name="Ketut", family_name="Other"), Actor.system("t")
+        )
+        other.preferred_channels = "sms,phone"
+        session.get(Patient, patient_id).preferred_channels = "email"
+        other_id = other.id
+    login_as("admin")
+    page = client.get(f"/admin/patient/{patient_id}").get_data(as_text=True)
+    book = _form(page, "book")
+    assert "&lt;img src=x onerror=alert(1)&gt;</option>" in book
+    assert "<img src=x" not in page
+    channels = _form(page, "channels-form")
+    assert channels.count("<option selected") == 3  # email, then "-" twice
+    assert '<option selected value="email">' in channels
+    other_page = client.get(f"/admin/patient/{other_id}").get_data(as_text=True)
+    theirs = _form(other_page, "channels-form")
+    assert '<option selected value="sms">' in theirs and '<option selected value="phone">' in theirs
+    assert '<option selected value="email">' not in theirs
+
+
+def test_record_view_is_audited_once_and_merged_records_are_not(
+    client, login_as, patient_id, runtime
+):
+    login_as("agent")
+    assert client.get(f"/admin/patient/{patient_id}").status_code == 200
+    assert len(_audit(runtime, action="view", patient_id=patient_id)) == 1
+    with runtime.transaction() as session:
+        dup = create_patient(session, PatientInput(given_name="Dup"), Actor.system("t"))
+        dup.merged_into_id = patient_id
+        dup_id = dup.id
+    assert client.get(f"/admin/patient/{dup_id}").status_code == 302
+    assert _audit(runtime, action="view", patient_id=dup_id) == []
+
+
+def test_clinical_details_follow_the_role(client, login_as, patient_id):
+    login_as("admin")
+    page = client.get(f"/admin/patient/{patient_id}").get_data(as_text=True)
+    assert "Type 2 diabetes" in page and "secret clinical note" in page
