@@ -245,3 +245,159 @@ def test_xss_name_is_text_on_every_page(client, login_as, xss_patient_id):
         assert "<img src=x" not in body, path
     body = client.get(f"/admin/patient/{xss_patient_id}").get_data(as_text=True)
     assert "&lt;img src=x onerror=alert(1)&gt;" in body
+
+
+def _rows_of(body: str) -> list[str]:
+    """The list's body rows (HTML of each ``<tr>`` after the header)."""
+    start = body.index("</thead>")
+    return body[start : body.index("</table>", start)].split("<tr>")[1:]
+
+
+def _cells(row: str) -> dict[str, str]:
+    import re
+
+    return dict(re.findall(r'<td class="col-(\w+)">(.*?)</td>', row, re.S))
+
+
+def test_list_shows_the_primary_contact_else_the_oldest(client, login_as, runtime):
+    from sqlalchemy import select
+
+    from core.models import ContactPoint
+
+    with runtime.transaction() as session:
+        patient = create_patient(
+            session,
+            PatientInput(
+                given_name="Made",
+                family_name="Primary",
+                phones=["+62 812-0000-0001", "+62 812-0000-0002"],
+                emails=["first@example.org", "second@example.org"],
+            ),
+            Actor.system("test"),
+        )
+        points = session.scalars(
+            select(ContactPoint).where(ContactPoint.patient_id == patient.id)
+        ).all()
+        for point in points:  # the second of each kind becomes the primary one
+            point.is_primary = point.value in ("+6281200000002", "second@example.org")
+    login_as("agent")
+    (row,) = _rows_of(client.get("/admin/patients/?search=primary").get_data(as_text=True))
+    assert _cells(row)["phone"] == "+6281200000002"
+    assert _cells(row)["email"] == "second@example.org"
+    with runtime.transaction() as session:
+        for point in session.scalars(select(ContactPoint)).all():
+            point.is_primary = False
+    (row,) = _rows_of(client.get("/admin/patients/?search=primary").get_data(as_text=True))
+    assert _cells(row)["phone"] == "+6281200000001"  # no primary: the oldest
+    assert _cells(row)["email"] == "first@example.org"
+
+
+def test_list_cells_follow_the_columns(client, app, login_as, patient_id):
+    login_as("crm_staff")
+    body = client.get("/admin/patients/").get_data(as_text=True)
+    with app.test_request_context():
+        view = next(
+            v for v in app.extensions["admin"][0]._views if getattr(v, "endpoint", "") == "patients"
+        )
+        columns = list(view.column_list)
+    (row,) = _rows_of(body)
+    assert list(_cells(row)) == columns
+    header = body[body.index("<thead>") : body.index("</thead>")]
+    assert header.count("<th ") == len(columns)
+    cells = _cells(row)
+    assert f'href="/admin/patient/{patient_id}"' in cells["display_name"]
+    assert "Wayan Sudarsana" in cells["display_name"]
+    assert (cells["mrn"], cells["phone"], cells["email"]) == (
+        "MRN-0001",
+        "+6281234567890",
+        "wayan@example.org",
+    )
+    assert (cells["preferred_language"], cells["lead_source"]) == ("id", "instagram")
+
+
+@pytest.mark.parametrize(("role", "linked"), [("agent", True), ("marketer", False)])
+def test_names_link_to_the_record_only_for_roles_that_may_open_it(
+    client, login_as, patient_id, role, linked
+):
+    login_as(role)
+    body = client.get("/admin/patients/").get_data(as_text=True)
+    assert "Wayan Sudarsana" in body
+    assert (f'href="/admin/patient/{patient_id}"' in body) == linked
+
+
+def test_every_list_cell_is_escaped(client, login_as, xss_patient_id):
+    login_as("admin")
+    for path in ("/admin/patients/", "/admin/patients/?search=%3Cimg"):
+        (row,) = _rows_of(client.get(path).get_data(as_text=True))
+        assert "<img" not in row
+        cells = _cells(row)
+        for column in ("display_name", "city", "lead_source"):
+            assert "&lt;img src=x onerror=alert(1)&gt;" in cells[column], (path, column)
+
+
+@pytest.fixture
+def thirty(runtime):
+    with runtime.transaction() as session:
+        for i in range(30):
+            create_patient(
+                session,
+                PatientInput(
+                    given_name=f"G{i:02d}",
+                    family_name="Pager",
+                    mrn=f"P-{i:02d}",
+                    preferred_language="en",
+                ),
+                Actor.system("test"),
+            )
+
+
+def test_pages_and_sorts(client, app, login_as, thirty):
+    import re
+
+    login_as("crm_staff")
+    first = client.get("/admin/patients/").get_data(as_text=True)
+    second = client.get("/admin/patients/?page=1").get_data(as_text=True)
+    names = [_cells(r)["mrn"] for r in _rows_of(first) + _rows_of(second)]
+    assert names == sorted(names)  # sort names "pager g00".. follow the MRNs
+    assert (len(_rows_of(first)), len(_rows_of(second))) == (25, 5)
+    assert '<li class="page-item disabled">' in first  # no previous page
+    assert re.search(
+        r'<li class="page-item disabled">\s*<a class="page-link" href="[^"]*page=1', second
+    )
+    index = _filter_index(app, "Language")
+    mrn_sort = [
+        [_cells(r).get("mrn") for r in _rows_of(client.get(path).get_data(as_text=True))]
+        for path in (
+            "/admin/patients/?sort=1&desc=1",  # a statement built once
+            f"/admin/patients/?sort=1&desc=1&flt0_{index}=en",  # Flask-Admin's query
+            f"/admin/patients/?sort=1&desc=1&flt0_{index}=en&search=pager",
+            "/admin/patients/?sort=1&desc=1&search=pager",
+        )
+    ]
+    assert mrn_sort[0] == sorted(names, reverse=True)[:25]
+    assert mrn_sort[0] == mrn_sort[1] == mrn_sort[2] == mrn_sort[3]
+    assert _rows_of(client.get(f"/admin/patients/?flt0_{index}=zz").get_data(as_text=True)) == [
+        _rows_of(client.get("/admin/patients/?search=zzz").get_data(as_text=True))[0]
+    ]
+
+
+def test_search_and_filter_together_use_both(client, app, login_as, two_patients):
+    login_as("crm_staff")
+    index = _filter_index(app, "Language")
+    body = client.get(f"/admin/patients/?search=arsana&flt0_{index}=en").get_data(as_text=True)
+    assert "Ketut" in body and "Sudarsana" not in body
+    body = client.get(f"/admin/patients/?search=sudarsana&flt0_{index}=en").get_data(as_text=True)
+    assert "Sudarsana" not in body and "Ketut" not in body
+
+
+def test_export_has_contacts_and_every_row(client, login_as, two_patients):
+    login_as("crm_staff")
+    response = client.get("/admin/patients/export/csv/")
+    assert response.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    by_name = {row["Name"]: row for row in rows}
+    assert set(by_name) == {"Wayan Sudarsana", "Ketut Arsana"}
+    # (numbers start with "+": neutralised like formulas)
+    assert by_name["Wayan Sudarsana"]["Phone"] == "'+6281234567890"
+    assert by_name["Wayan Sudarsana"]["E-mail"] == "wayan@example.org"
+    assert by_name["Ketut Arsana"]["Phone"] == "'+6287811112222"
