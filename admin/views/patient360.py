@@ -82,8 +82,25 @@ CONSENT_HISTORY_SHOWN = 50
 # statement, and loading ORM entities, cost SQLAlchemy more than running the query.
 _patients = Patient.__table__.c
 _doctors = Doctor.__table__.c
+#: the record's fields the page shows (and ``merged_into_id``)
 _RECORD = (
-    select(Patient.__table__, _doctors.display_name.label("primary_doctor"))
+    select(
+        _patients.id,
+        _patients.display_name,
+        _patients.mrn,
+        _patients.birth_date,
+        _patients.sex,
+        _patients.preferred_language,
+        _patients.is_lead,
+        _patients.preferred_channels,
+        _patients.lead_source,
+        _patients.address_line,
+        _patients.city,
+        _patients.province,
+        _patients.merged_into_id,
+        _doctors.display_name.label("primary_doctor"),
+    )
+    .select_from(Patient.__table__)
     .outerjoin(Doctor.__table__, _doctors.id == _patients.primary_doctor_id)
     .where(_patients.id == bindparam("patient_id"))
 )
