@@ -56,7 +56,7 @@ from admin.views.base import (
 )
 from core.audit import record_views
 from core.errors import CareLoopError, PatientNotFound, ValidationError
-from core.i18n import current_locale
+from core.i18n import current_locale, translations
 from core.i18n import gettext as _
 from core.models import (
     Appointment,
@@ -455,6 +455,36 @@ def _remembering(format_time: Callable[[Any], str]) -> Callable[[Any], str]:
     return formatted
 
 
+#: locale -> message -> what the Jinja i18n extension's ``_(message)`` gives (no variables)
+_TRANSLATED: dict[str, dict[str, Markup]] = {}
+_TRANSLATED_MAX = 1000
+
+
+def _page_gettext() -> Callable[..., Markup]:
+    """``_`` for the page's templates: the i18n extension's answer, remembered per language.
+
+    The page has some thirty fixed labels; through the extension each costs a catalogue
+    look-up, two context calls and a format.  Same result: the catalogue's text as
+    :class:`Markup` (the extension trusts translations in an autoescaping environment),
+    always formatted with ``%`` (so ``%%`` is ``%``), variables escaped.
+    """
+    locale = current_locale()
+    catalogue = translations(locale)
+    table = _TRANSLATED.setdefault(locale, {})
+
+    def translated(message: str, **variables: Any) -> Markup:
+        if variables:
+            return Markup(catalogue.ugettext(message)) % variables  # noqa: S704
+        text = table.get(message)
+        if text is None:
+            if len(table) >= _TRANSLATED_MAX:
+                table.clear()
+            text = table[message] = Markup(catalogue.ugettext(message)) % {}  # noqa: S704
+        return text
+
+    return translated
+
+
 def _current(history: list[Any]) -> list[consent.ConsentState]:
     """The latest event per (channel, purpose) from a newest-first history."""
     latest: dict[tuple[str, str], consent.ConsentState] = {}
@@ -556,7 +586,7 @@ class PatientRecordView(CareLoopView):
         # committed before the page is rendered, so nothing is shown unrecorded
         record_views(session, current_actor(), [patient_id])
         session.commit()
-        return self.render("careloop/patient360.html", **context)
+        return self.render("careloop/patient360.html", _=_page_gettext(), **context)
 
     # -- actions ------------------------------------------------------------
 

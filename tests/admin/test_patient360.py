@@ -361,10 +361,13 @@ def test_forms_are_in_the_viewers_language(client, login_as, patient_id):
     url = f"/admin/patient/{patient_id}"
     english = _form(client.get(url + "?lang=en").get_data(as_text=True), "log-call")
     assert ">Direction</label>" in english and ">Inbound</option>" in english
-    indonesian = _form(client.get(url + "?lang=id").get_data(as_text=True), "log-call")
+    page = client.get(url + "?lang=id").get_data(as_text=True)
+    indonesian = _form(page, "log-call")
     assert ">Arah</label>" in indonesian and ">Masuk</option>" in indonesian
-    again = _form(client.get(url + "?lang=en").get_data(as_text=True), "log-call")
-    assert ">Direction</label>" in again
+    assert "Catat panggilan" in page and "Log a call" not in page  # the page's own labels
+    page = client.get(url + "?lang=en").get_data(as_text=True)
+    assert ">Direction</label>" in _form(page, "log-call")
+    assert "Log a call" in page and "Catat panggilan" not in page
 
 
 def test_booking_choices_are_escaped_and_each_patient_sees_their_own_preference(
