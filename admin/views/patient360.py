@@ -310,8 +310,8 @@ class _Directory:
     doctors: list[tuple[str, str]]
     departments: list[tuple[str, str]]
     services: list[tuple[str, str]]
-    #: locale -> the booking form's fields rendered with these choices
-    html: dict[str, Markup] = field(default_factory=dict)
+    #: locale -> (its catalogue, the booking form's fields rendered with these choices)
+    html: dict[str, tuple[Any, Markup]] = field(default_factory=dict)
 
     @classmethod
     def read(cls, session: Session) -> _Directory:
@@ -336,16 +336,32 @@ class _Directory:
     def booking_fields(self) -> Markup:
         """The fields of an unsubmitted booking form, rendered once per language."""
         locale = current_locale()
-        html = self.html.get(locale)
-        if html is None:
-            html = self.html[locale] = _render_fields(self.booking_form())
-        return html
+        catalogue = translations(locale)
+        done = self.html.get(locale)
+        if done is None or done[0] is not catalogue:  # a reloaded catalogue renders again
+            done = self.html[locale] = (catalogue, _render_fields(self.booking_form()))
+        return done[1]
 
 
-#: (form, locale, variant) -> its fields' HTML; the forms are the same for every patient
-_FIELDS_HTML: dict[tuple[str, str, Any], Markup] = {}
-#: how many rendered forms are kept (channel orders x languages stay far below)
-_FIELDS_HTML_MAX = 2000
+#: locale -> (its catalogue, the page's pieces rendered in it: forms' fields, labels)
+_RENDERED: dict[str, tuple[Any, dict[Any, Markup]]] = {}
+#: pieces kept per language (the channel orders' forms and the labels stay far below)
+_RENDERED_MAX = 2000
+
+
+def _rendered() -> dict[Any, Markup]:
+    """The current language's cache of the page's unchanging pieces.
+
+    It starts afresh when the catalogue is reloaded (``careloop i18n compile``).
+    """
+    locale = current_locale()
+    catalogue = translations(locale)
+    entry = _RENDERED.get(locale)
+    if entry is None or entry[0] is not catalogue:
+        entry = _RENDERED[locale] = (catalogue, {})
+    if len(entry[1]) >= _RENDERED_MAX:
+        entry[1].clear()
+    return entry[1]
 
 
 def _macro(name: str) -> Any:
@@ -362,20 +378,19 @@ def _render_fields(form: Any) -> Markup:
     return html
 
 
-def _fields(name: str, variant: Any, render: Callable[[], Markup]) -> Markup:
+def _fields(
+    rendered: dict[Any, Markup], name: str, variant: Any, render: Callable[[], Markup]
+) -> Markup:
     """The fields of an unsubmitted form, rendered once per language (and *variant*).
 
     Rendering a WTForms form costs more than the rest of the page; a form nobody
     submitted renders the same every time (labels and choices in the viewer's
     language).  The CSRF token is not part of it: the page writes the request's own.
     """
-    key = (name, current_locale(), variant)
-    html = _FIELDS_HTML.get(key)
+    key = ("fields", name, variant)
+    html = rendered.get(key)
     if html is None:
-        html = render()
-        if len(_FIELDS_HTML) >= _FIELDS_HTML_MAX:
-            _FIELDS_HTML.clear()
-        _FIELDS_HTML[key] = html
+        html = rendered[key] = render()
     return html
 
 
@@ -386,27 +401,36 @@ def _channel_order(preferred: str | None) -> tuple[str | None, ...]:
     return tuple(code if code in known else None for code in order)
 
 
-def _page_forms(directory: _Directory, patient: Patient, may: _May) -> dict[str, Markup]:
+def _page_forms(
+    rendered: dict[Any, Markup], directory: _Directory, patient: Any, may: _May
+) -> dict[str, Markup]:
     """The fields of each action form this viewer may use, in their language."""
+
+    def fields_of(form: type[Any]) -> Callable[[], Markup]:
+        return lambda: _render_fields(form())
+
     forms: dict[str, Markup] = {}
     if may.edit:
-        forms["contact"] = _fields("contact", None, lambda: _render_fields(ContactPointForm()))
+        forms["contact"] = _fields(rendered, "contact", None, fields_of(ContactPointForm))
     if may.call:
-        forms["call"] = _fields("call", None, lambda: _render_fields(LogCallForm()))
+        forms["call"] = _fields(rendered, "call", None, fields_of(LogCallForm))
     if may.book:
         forms["book"] = directory.booking_fields()
     if may.complaint:
-        forms["feedback"] = _fields("feedback", None, lambda: _render_fields(FeedbackForm()))
+        forms["feedback"] = _fields(rendered, "feedback", None, fields_of(FeedbackForm))
     if may.consent:
-        forms["consent"] = _fields("consent", None, lambda: _render_fields(ConsentForm()))
+        forms["consent"] = _fields(rendered, "consent", None, fields_of(ConsentForm))
         preferred = patient.preferred_channels
         forms["channels"] = _fields(
+            rendered,
             "channels",
             _channel_order(preferred),
             lambda: _render_fields(ChannelPreferenceForm.for_patient(preferred)),
         )
     if may.merge:  # a GET form (the preview): its one field, no CSRF token
-        forms["merge"] = _fields("merge", None, lambda: _macro("field")(MergeForm().other_id))
+        forms["merge"] = _fields(
+            rendered, "merge", None, lambda: _macro("field")(MergeForm().other_id)
+        )
     return forms
 
 
@@ -455,12 +479,7 @@ def _remembering(format_time: Callable[[Any], str]) -> Callable[[Any], str]:
     return formatted
 
 
-#: locale -> message -> what the Jinja i18n extension's ``_(message)`` gives (no variables)
-_TRANSLATED: dict[str, dict[str, Markup]] = {}
-_TRANSLATED_MAX = 1000
-
-
-def _page_gettext() -> Callable[..., Markup]:
+def _page_gettext(rendered: dict[Any, Markup]) -> Callable[..., Markup]:
     """``_`` for the page's templates: the i18n extension's answer, remembered per language.
 
     The page has some thirty fixed labels; through the extension each costs a catalogue
@@ -468,18 +487,14 @@ def _page_gettext() -> Callable[..., Markup]:
     :class:`Markup` (the extension trusts translations in an autoescaping environment),
     always formatted with ``%`` (so ``%%`` is ``%``), variables escaped.
     """
-    locale = current_locale()
-    catalogue = translations(locale)
-    table = _TRANSLATED.setdefault(locale, {})
+    catalogue = translations(current_locale())
 
     def translated(message: str, **variables: Any) -> Markup:
         if variables:
             return Markup(catalogue.ugettext(message)) % variables  # noqa: S704
-        text = table.get(message)
+        text = rendered.get(message)  # labels by their text, forms' fields by a tuple
         if text is None:
-            if len(table) >= _TRANSLATED_MAX:
-                table.clear()
-            text = table[message] = Markup(catalogue.ugettext(message)) % {}  # noqa: S704
+            text = rendered[message] = Markup(catalogue.ugettext(message)) % {}  # noqa: S704
         return text
 
     return translated
@@ -542,6 +557,7 @@ class PatientRecordView(CareLoopView):
         before = _parse_before(request.args.get("before"))
         role = current_role()
         may = _May.of(role)
+        rendered = _rendered()
         session = db_session()
         connection = session.connection()
         patient = connection.execute(_RECORD, {"patient_id": patient_id}).first()
@@ -565,7 +581,7 @@ class PatientRecordView(CareLoopView):
                 session, runtime.plugins, patient_id, before=before, limit=TIMELINE_PAGE
             ),
             "panels": _panels(session, patient_id, role),
-            "forms": _page_forms(self.directory(session), patient, may),
+            "forms": _page_forms(rendered, self.directory(session), patient, may),
             "csrf_field": _csrf_field(csrf_token()),
             "when": _remembering(current_app.jinja_env.filters["localdatetime"]),
             "urls": {
@@ -586,7 +602,7 @@ class PatientRecordView(CareLoopView):
         # committed before the page is rendered, so nothing is shown unrecorded
         record_views(session, current_actor(), [patient_id])
         session.commit()
-        return self.render("careloop/patient360.html", _=_page_gettext(), **context)
+        return self.render("careloop/patient360.html", _=_page_gettext(rendered), **context)
 
     # -- actions ------------------------------------------------------------
 

@@ -415,3 +415,16 @@ def test_clinical_details_follow_the_role(client, login_as, patient_id):
     login_as("admin")
     page = client.get(f"/admin/patient/{patient_id}").get_data(as_text=True)
     assert "Type 2 diabetes" in page and "secret clinical note" in page
+
+
+def test_rendered_pieces_start_afresh_after_a_catalogue_reload(app):
+    from admin.views import patient360
+    from core import i18n
+
+    with app.test_request_context():
+        first = patient360._rendered()
+        first["probe"] = Markup("x")
+        assert patient360._rendered() is first
+        i18n.reload_catalogues()
+        again = patient360._rendered()
+        assert again is not first and "probe" not in again
