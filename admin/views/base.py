@@ -45,6 +45,7 @@ __all__ = [
     "db_session",
     "get_runtime",
     "record_url",
+    "record_url_prefix",
     "require",
 ]
 
@@ -83,13 +84,18 @@ def client_ip() -> str | None:
     return request.remote_addr
 
 
-def record_url(patient_id: int) -> str:
-    """URL of a patient's 360° page; ``url_for`` once per request, not once per list row."""
+def record_url_prefix() -> str:
+    """The 360° page URLs' common start (``/admin/patient/``); ``url_for`` once a request."""
     prefix = g.get("careloop_record_prefix")
     if prefix is None:
         prefix = url_for("patient.record", patient_id=0)[:-1]
         g.careloop_record_prefix = prefix
-    return f"{prefix}{int(patient_id)}"
+    return prefix
+
+
+def record_url(patient_id: int) -> str:
+    """URL of a patient's 360° page; ``url_for`` once per request, not once per list row."""
+    return f"{record_url_prefix()}{int(patient_id)}"
 
 
 def csrf_token() -> str:

@@ -3,6 +3,12 @@
 Fast at 100,000+ patients: no page count (``simple_list_pager``), ordered on
 the indexed ``sort_name``, contact points loaded in one extra query per page,
 and filters written as ``id IN (subquery)`` on indexed columns.
+
+Cheap to serve: rows are plain tuples (:class:`PatientRow`), never ORM objects; a
+page without filters (the list and the search box) runs a statement compiled once
+per shape on the driver (:func:`_page_query`, :mod:`core.driver_query`); filtered
+pages and the export keep Flask-Admin's query.  The page is
+``careloop/patient_list.html``, a lean copy of Flask-Admin's list template.
 """
 
 # Flask-Admin is configured by class attributes (dicts and lists): RUF012 does not apply.
@@ -31,7 +37,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from admin.views.base import CareLoopModelView, Perm, can, db_session, get_runtime, record_url
+from admin.views.base import (
+    CareLoopModelView,
+    Perm,
+    can,
+    db_session,
+    get_runtime,
+    record_url_prefix,
+)
 from core.driver_query import DriverQuery
 from core.errors import InvalidEmail
 from core.i18n import lazy_gettext
@@ -569,7 +582,7 @@ class PatientListView(CareLoopModelView):
     def render(self, template: str, **kwargs: Any) -> Any:
         if template == self.list_template:
             # names link to the 360 page for roles that may open it (asked once a page)
-            kwargs["record_prefix"] = record_url(0)[:-1] if can(Perm.PATIENT_RECORD) else ""
+            kwargs["record_prefix"] = record_url_prefix() if can(Perm.PATIENT_RECORD) else ""
         return super().render(template, **kwargs)
 
     def _apply_search(

@@ -401,3 +401,20 @@ def test_export_has_contacts_and_every_row(client, login_as, two_patients):
     assert by_name["Wayan Sudarsana"]["Phone"] == "'+6281234567890"
     assert by_name["Wayan Sudarsana"]["E-mail"] == "wayan@example.org"
     assert by_name["Ketut Arsana"]["Phone"] == "'+6287811112222"
+
+
+@pytest.mark.parametrize(
+    ("role", "export", "condition"),
+    [("crm_staff", True, True), ("agent", False, True), ("marketer", False, False)],
+)
+def test_export_and_condition_filter_only_for_roles_allowed(
+    client, login_as, patient_id, role, export, condition
+):
+    login_as(role)
+    body = client.get("/admin/patients/?search=sudarsana").get_data(as_text=True)
+    assert ("/admin/patients/export/csv/?search=sudarsana" in body) == export
+    groups = body[body.index('id="filter-groups-data"') :]
+    groups = groups[: groups.index("</div>")]
+    assert '"Tag"' in groups
+    assert ('"Condition"' in groups) == condition
+    assert ('class="dropdown-item filter" onclick="return false;">Condition<' in body) == condition
