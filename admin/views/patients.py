@@ -569,8 +569,13 @@ class PatientListView(CareLoopModelView):
     def _plain_order(self, sort_column: Any, sort_desc: bool) -> tuple[str, bool] | None:
         """``(Patient column name, descending)`` for a sort on a patient column, else ``None``."""
         if sort_column is None:
-            name, desc = self.column_default_sort
-            return name, bool(desc)
+            default = self.column_default_sort
+            if isinstance(default, str):
+                default = (default, False)
+            name = default[0] if isinstance(default, tuple) and len(default) == 2 else None
+            if isinstance(name, str) and hasattr(Patient, name):
+                return name, bool(default[1])
+            return None
         column = self._sortable_columns.get(sort_column)
         key = getattr(column, "key", None)
         if key is None or self._sortable_joins.get(sort_column):
