@@ -568,6 +568,7 @@ class PatientRecordView(CareLoopView):
             return redirect(url_for(".record", patient_id=winner))
         lists = _Lists.read(connection, patient_id)
         history = lists.consent
+        token = csrf_token()
         context = {
             "patient": patient,
             "may": may,
@@ -582,7 +583,9 @@ class PatientRecordView(CareLoopView):
             ),
             "panels": _panels(session, patient_id, role),
             "forms": _page_forms(rendered, self.directory(session), patient, may),
-            "csrf_field": _csrf_field(csrf_token()),
+            "csrf_field": _csrf_field(token),
+            # the layout's sign-out form takes the same token (one token per page)
+            "csrf_token": lambda: token,
             "when": _remembering(current_app.jinja_env.filters["localdatetime"]),
             "urls": {
                 "record": url_for(".record", patient_id=patient_id),

@@ -335,6 +335,8 @@ def test_every_action_form_has_its_fields_and_a_working_csrf_token(
     for _url, html in removes:
         tokens |= set(re.findall(r'name="csrf_token" type="hidden" value="([^"]+)"', html))
     assert len(tokens) == 1  # one token per page, valid for every form
+    sign_out = re.search(r'action="/logout">.*?name="csrf_token" value="([^"]+)"', page, re.S)
+    assert sign_out.group(1) in tokens  # the layout's sign-out form too
     merge = page[page.index('id="merge"') :]
     assert 'name="other_id"' in merge[: merge.index("</form>")]
     # the page's token is accepted; a form without it is refused
