@@ -5,6 +5,15 @@ appointments, the timeline (newest first, paginated with ``before``) and the
 panels enabled plugins add.  Each view writes an audit event; each action
 goes through a core service (which audits the change and fires hooks after
 commit).  Every form carries a CSRF token.
+
+The page is read often (every caller-ID pop), so it is kept cheap: the record
+and its lists come from three statements built once (record, one ``UNION ALL``
+of its lists, the timeline's), the view's audit event is written in the same
+transaction and committed before rendering; the action forms, which render the
+same for every patient, are rendered once per language (the booking form once
+per directory refresh) and get the request's one CSRF token; the template asks
+the role matrix once (``may``) and its fixed labels go through a per-language
+memo of ``_``.
 """
 
 from __future__ import annotations
