@@ -17,12 +17,13 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Flask, redirect, render_template, request, session, url_for
 from flask_admin.form import SecureForm
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
-from sqlalchemy import select
+from sqlalchemy import BigInteger, bindparam, select
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from admin.views.base import client_ip, db_session, get_runtime
 from core.audit import Actor, record
+from core.driver_query import DriverQuery
 from core.i18n import gettext as _
 from core.i18n import lazy_gettext
 from core.models import StaffUser
@@ -54,32 +55,34 @@ class StaffPrincipal(UserMixin):
         return f"{self.staff_id}:{self.session_version}"
 
 
+#: the signed-in user's row, every request: compiled once, run on the driver's cursor
+_PRINCIPAL = DriverQuery(
+    select(
+        StaffUser.id,
+        StaffUser.username,
+        StaffUser.display_name,
+        StaffUser.role,
+        StaffUser.session_version,
+        StaffUser.locale,
+        StaffUser.active,
+    ).where(StaffUser.id == bindparam("user_id", type_=BigInteger())),
+    "user_id",
+)
+
+
 @login_manager.user_loader
 def load_user(token: str) -> StaffPrincipal | None:
     """Rebuild the principal from the session; a stale session version signs out."""
     user_id, _sep, version = token.partition(":")
     if not user_id.isdigit() or not version.isdigit():
         return None
-    row = (
-        db_session()
-        .execute(
-            select(
-                StaffUser.id,
-                StaffUser.username,
-                StaffUser.display_name,
-                StaffUser.role,
-                StaffUser.session_version,
-                StaffUser.locale,
-                StaffUser.active,
-            ).where(StaffUser.id == int(user_id))
-        )
-        .one_or_none()
-    )
-    if row is None or not row.active or row.session_version != int(version):
+    rows = _PRINCIPAL.rows(db_session(), user_id=int(user_id))
+    if not rows:
         return None
-    return StaffPrincipal(
-        row.id, row.username, row.display_name, row.role, row.session_version, row.locale
-    )
+    row_id, username, display_name, role, session_version, locale, active = rows[0]
+    if not active or session_version != int(version):
+        return None
+    return StaffPrincipal(row_id, username, display_name, role, session_version, locale)
 
 
 class LoginForm(SecureForm):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import and_, exists, insert, literal, select, true, update
+from sqlalchemy import Select, and_, bindparam, exists, insert, literal, select, true, update
 from sqlalchemy.orm import Session
 
 from core.models import Interaction, Patient
@@ -91,20 +92,33 @@ def move_touchpoints(session: Session, winner_id: int, loser_id: int) -> None:
         later.is_first_touch = False
 
 
+def _touchpoints_page(before: bool) -> Select[Any]:
+    query = select(Touchpoint.id, Touchpoint.occurred_at, Touchpoint.source).where(
+        Touchpoint.patient_id == bindparam("patient_id")
+    )
+    if before:
+        query = query.where(Touchpoint.occurred_at < bindparam("before"))
+    return query.order_by(Touchpoint.occurred_at.desc()).limit(bindparam("limit"))
+
+
+#: built once: the 360 page asks for every page of every timeline
+_TOUCHPOINTS = {before: _touchpoints_page(before) for before in (False, True)}
+
+
 def timeline_entries(
     session: Session, patient_id: int, before: dt.datetime | None, limit: int
 ) -> list[TimelineEntry]:
-    query = select(Touchpoint).where(Touchpoint.patient_id == patient_id)
-    if before is not None:
-        query = query.where(Touchpoint.occurred_at < before)
-    rows = session.scalars(query.order_by(Touchpoint.occurred_at.desc()).limit(limit))
+    rows = session.execute(
+        _TOUCHPOINTS[before is not None],
+        {"patient_id": patient_id, "before": before, "limit": limit},
+    )
     return [
         TimelineEntry(
-            occurred_at=t.occurred_at,
+            occurred_at=occurred_at,
             source="attribution",
             kind="touchpoint",
-            title=t.source,
-            ref=f"touchpoint:{t.id}",
+            title=source,
+            ref=f"touchpoint:{touch_id}",
         )
-        for t in rows
+        for touch_id, occurred_at, source in rows
     ]
