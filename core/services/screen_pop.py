@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -184,21 +183,21 @@ def _summaries(
 
 # -- PostgreSQL: one statement ---------------------------------------------------------------
 
-#: every value is a bound parameter (see ``_CONSTANTS``); one prepared plan per connection
+#: one prepared plan per connection; fixed values are spelled out (see ``_SPELLED_OUT``)
 _SCREEN_POP_SQL = """
 WITH matches AS (
     SELECT DISTINCT p.id, p.display_name, p.mrn, p.preferred_language
     FROM patients AS p JOIN contact_points AS c ON c.patient_id = p.id
-    WHERE (c.kind = %(phone)s OR c.kind = %(whatsapp)s) AND c.value = %(caller)s
+    WHERE (c.kind = 'phone' OR c.kind = 'whatsapp') AND c.value = %(caller)s
       AND p.merged_into_id IS NULL AND p.archived_at IS NULL
-    ORDER BY p.id LIMIT %(max_matches)s
+    ORDER BY p.id LIMIT 50
 ), shown AS (
-    SELECT * FROM matches ORDER BY id LIMIT %(max_candidates)s
+    SELECT * FROM matches ORDER BY id LIMIT 10
 ), logged AS (
     INSERT INTO interactions (patient_id, channel, direction, kind, subject, outcome,
                               provider_ref, staff_user_id, started_at, created_at)
-    SELECT id, %(channel)s::varchar, %(direction)s::varchar, %(kind)s::varchar,
-           %(subject)s::varchar, %(outcome)s::varchar, %(provider_ref)s::varchar,
+    SELECT id, 'phone', 'inbound', 'call', %(subject)s::varchar, 'ringing',
+           %(provider_ref)s::varchar,
            %(staff_user_id)s::bigint, %(now)s::timestamptz, %(now)s::timestamptz
     FROM matches WHERE (SELECT count(*) FROM matches) = 1
     RETURNING id, patient_id
@@ -207,11 +206,12 @@ WITH matches AS (
                               entity_id, patient_id, ip_address, details)
     SELECT %(now)s::timestamptz, %(staff_user_id)s::bigint, %(actor)s::varchar, 'create',
            'interaction', logged.id::text, logged.patient_id, %(ip)s::varchar,
-           %(created)s::jsonb
+           '{"kind": "call", "channel": "phone"}'::jsonb
     FROM logged
     UNION ALL
     SELECT %(now)s::timestamptz, %(staff_user_id)s::bigint, %(actor)s::varchar, 'view',
-           'patient', shown.id::text, shown.id, %(ip)s::varchar, %(viewed)s::jsonb
+           'patient', shown.id::text, shown.id, %(ip)s::varchar,
+           jsonb_build_object('via', %(actor)s::varchar)
     FROM shown
 )
 SELECT (SELECT count(*) FROM matches), (SELECT id FROM logged),
@@ -226,41 +226,39 @@ LEFT JOIN LATERAL (
             NULL::varchar AS kind, NULL::varchar AS subject, NULL::varchar AS outcome
      FROM appointments AS a
      WHERE a.patient_id = s.id AND a.scheduled_start >= %(now)s::timestamptz
-       AND (a.status = %(booked)s OR a.status = %(confirmed)s)
+       AND (a.status = 'booked' OR a.status = 'confirmed')
      ORDER BY a.scheduled_start LIMIT 1)
     UNION ALL
     (SELECT 'interaction', i.id, i.started_at, i.channel, i.direction, i.kind, i.subject,
             i.outcome
      FROM interactions AS i WHERE i.patient_id = s.id
-     ORDER BY i.started_at DESC, i.id DESC LIMIT %(last_interactions)s)
+     ORDER BY i.started_at DESC, i.id DESC LIMIT 5)
 ) AS x ON true
 ORDER BY s.id
 """
 
-_CONSTANTS = {
-    "phone": ContactKind.PHONE.value,
-    "whatsapp": ContactKind.WHATSAPP.value,
-    "booked": AppointmentStatus.BOOKED.value,
-    "confirmed": AppointmentStatus.CONFIRMED.value,
-    "max_matches": MAX_MATCHES,
-    "max_candidates": MAX_CANDIDATES,
-    "last_interactions": LAST_INTERACTIONS,
-    "created": json.dumps({"kind": _CALL["kind"], "channel": _CALL["channel"]}),
+#: the values the statement spells out, which must stay those of the enums and limits
+_SPELLED_OUT = {
+    (ContactKind.PHONE.value, ContactKind.WHATSAPP.value): ("phone", "whatsapp"),
+    (AppointmentStatus.BOOKED.value, AppointmentStatus.CONFIRMED.value): ("booked", "confirmed"),
+    (MAX_MATCHES, MAX_CANDIDATES, LAST_INTERACTIONS): (50, 10, 5),
+    tuple(_CALL.values()): ("phone", "inbound", "call", "ringing"),
 }
+if any(ours != spelled for ours, spelled in _SPELLED_OUT.items()):  # pragma: no cover
+    raise RuntimeError("core.services.screen_pop: _SCREEN_POP_SQL is out of step with its values")
 
 
 def _in_one_statement(
     runtime: CareLoop, e164: str, call: dict[str, Any], actor: Actor
 ) -> ScreenPop:
     params = {
-        **_CONSTANTS,
-        **call,
         "caller": e164,
+        "subject": call["subject"],
+        "provider_ref": call["provider_ref"],
         "now": utcnow(),
         "staff_user_id": actor.staff_user_id,
         "actor": actor.label,
         "ip": actor.ip_address,
-        "viewed": json.dumps({"via": actor.label}),
     }
 
     def run(connection: Any) -> list[tuple[Any, ...]]:
