@@ -16,10 +16,11 @@ JSON document):
   the minimal app's at 100,000 patients, and at 1,000,000 no more than 1.5x
   their own value at 100,000.
 
-Our app runs as in production: jobs its hooks send (an inbound call's
-attribution touch) go to a Redis broker (``CARELOOP_BENCH_REDIS_URL``, default
-``redis://127.0.0.1:6379/15``, in a private namespace deleted at the end); no
-worker consumes them during the measurement, as workers run elsewhere.
+Our app runs as in production: jobs its hooks send go to a Redis broker
+(``CARELOOP_BENCH_REDIS_URL``, default ``redis://127.0.0.1:6379/15``, in a
+private namespace deleted at the end); no worker consumes them during the
+measurement, as workers run elsewhere.  (An inbound call without a lead source
+queues none: attribution only acts on tracked sources.)
 
 Options: ``--sizes 100000,1000000`` ``--workers 2`` ``--connections 4``
 ``--duration 10`` (seconds per measurement).  Needs ``wrk`` and ``gunicorn``.
