@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -20,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel import dates as babel_dates
 from babel import lists as babel_lists
 from babel import numbers as babel_numbers
+from babel.core import Locale
 
 from core import i18n
 from core.identity import compose_display_name
@@ -133,6 +135,31 @@ def _datetime_pattern(format: str, locale: str) -> str:
     return combined.replace("{0}", _time_pattern(format, locale)).replace("{1}", date_pattern)
 
 
+@functools.lru_cache(maxsize=256)
+def _datetime_formatter(format: str, locale: str) -> Callable[[dt.datetime], str]:
+    """*format* in *locale* as a function of an aware local time, its patterns parsed once.
+
+    Same text as ``babel.dates.format_datetime(value, format, tzinfo=value.tzinfo,
+    locale=locale)``, which looks up the locale and its patterns on every call.
+    """
+    loc = Locale.parse(locale)
+    pattern = _datetime_pattern(format, locale)
+    if pattern not in _NAMED_FORMATS:
+        compiled = babel_dates.parse_pattern(pattern)
+        return lambda value: compiled.apply(value, loc)
+    # a named format: the locale's "{1}, {0}" with its date and its time patterns
+    combined = babel_dates.get_datetime_format(pattern, locale=loc).replace("'", "")
+    time_part = babel_dates.parse_pattern(babel_dates.get_time_format(pattern, locale=loc))
+    date_part = babel_dates.parse_pattern(babel_dates.get_date_format(pattern, locale=loc))
+
+    def named(value: dt.datetime) -> str:
+        day = value.date()
+        clock = time_part.apply(value.timetz(), loc, reference_date=day)
+        return combined.replace("{0}", clock).replace("{1}", date_part.apply(day, loc))
+
+    return named
+
+
 def format_datetime(
     value: dt.datetime | None,
     format: str = "medium",
@@ -142,9 +169,7 @@ def format_datetime(
     """A date and time in *tz*: ``5 Mar 2026, 16.30.00`` (id), ``2026. 3. 5. 오후 4:30:00`` (ko)."""
     if value is None:
         return ""
-    local, loc = to_local(value, tz), _locale(locale)
-    pattern = _datetime_pattern(format, loc)
-    return babel_dates.format_datetime(local, pattern, tzinfo=local.tzinfo, locale=loc)
+    return _datetime_formatter(format, _locale(locale))(to_local(value, tz))
 
 
 def format_date(

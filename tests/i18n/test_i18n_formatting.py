@@ -59,6 +59,33 @@ def test_chinese_and_russian_dates() -> None:
     )
 
 
+@pytest.mark.parametrize("locale", i18n.SUPPORTED_LOCALES)
+def test_datetime_patterns_parsed_once_give_babels_text(locale: str) -> None:
+    """format_datetime keeps each locale's parsed patterns: same text as Babel's own call."""
+    from babel import dates as babel_dates
+
+    moments = [
+        LATE,
+        dt.datetime(2026, 1, 1, 0, 0, 5, tzinfo=dt.UTC),
+        dt.datetime(2026, 3, 29, 0, 59, 59, tzinfo=dt.UTC),  # Kyiv's clocks go forward
+        dt.datetime(2026, 10, 25, 1, 15, tzinfo=dt.UTC),  # and back
+        dt.datetime(2025, 12, 31, 12, 0, tzinfo=dt.UTC),
+    ]
+    for zone in ("UTC", "Asia/Jakarta", "Europe/Kyiv", "Asia/Seoul", "America/New_York"):
+        for fmt in ("short", "medium", "long", "full", "yyyy-MM-dd HH:mm zzzz"):
+            for moment in moments:
+                local = formatting.to_local(moment, zone)
+                pattern = formatting._datetime_pattern(fmt, locale)
+                expected = babel_dates.format_datetime(
+                    local, pattern, tzinfo=local.tzinfo, locale=locale
+                )
+                assert formatting.format_datetime(moment, fmt, zone, locale) == expected
+    with i18n.use_locale(locale):  # the current locale when none is given
+        assert formatting.format_datetime(LATE, tz="Asia/Seoul") == formatting.format_datetime(
+            LATE, "medium", "Asia/Seoul", locale
+        )
+
+
 def test_patient_zone_beats_clinic_zone() -> None:
     config = Config.from_env({}, timezone="Asia/Jakarta")
     patient = SimpleNamespace(time_zone="Asia/Makassar")
