@@ -7,8 +7,8 @@ goes through a core service (which audits the change and fires hooks after
 commit).  Every form carries a CSRF token.
 
 The page is read often (every caller-ID pop), so it is kept cheap: the record
-and its lists come from three statements built once (record, one ``UNION ALL``
-of its lists, the timeline's), the view's audit event is written in the same
+and its lists come from two statements built once (one ``UNION ALL`` of the
+record and its lists, the timeline's), the view's audit event is written in the same
 transaction and committed before rendering; the action forms, which render the
 same for every patient, are rendered once per language (the booking form once
 per directory refresh) and get the request's one CSRF token; the template asks
@@ -37,7 +37,18 @@ from flask import (
 from flask_admin import expose
 from flask_admin.form import SecureForm
 from markupsafe import Markup
-from sqlalchemy import Boolean, String, bindparam, cast, literal, null, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    String,
+    bindparam,
+    cast,
+    literal,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from admin.forms import (
@@ -91,36 +102,16 @@ CONSENT_HISTORY_SHOWN = 50
 # statement, and loading ORM entities, cost SQLAlchemy more than running the query.
 _patients = Patient.__table__.c
 _doctors = Doctor.__table__.c
-#: the record's fields the page shows (and ``merged_into_id``)
-_RECORD = (
-    select(
-        _patients.id,
-        _patients.display_name,
-        _patients.mrn,
-        _patients.birth_date,
-        _patients.sex,
-        _patients.preferred_language,
-        _patients.is_lead,
-        _patients.preferred_channels,
-        _patients.lead_source,
-        _patients.address_line,
-        _patients.city,
-        _patients.province,
-        _patients.merged_into_id,
-        _doctors.display_name.label("primary_doctor"),
-    )
-    .select_from(Patient.__table__)
-    .outerjoin(Doctor.__table__, _doctors.id == _patients.primary_doctor_id)
-    .where(_patients.id == bindparam("patient_id"))
-)
 
 
 def _page_lists() -> Any:
-    """One ``UNION ALL`` of the record's lists: contact points, tags, conditions, consent
-    events and the latest appointments (one round trip instead of five).
+    """One ``UNION ALL`` of the record (the fields the page shows, and ``merged_into_id``)
+    and its lists: contact points, tags, conditions, consent events and the latest
+    appointments (one round trip instead of six).
 
-    Shared columns: ``list`` (which one), ``id``, ``at``, ``a`` to ``e`` and ``flag``;
-    :meth:`_Lists.read` names them again.
+    Shared columns: ``list`` (which one), ``id``, ``at``, ``a`` to ``e``, ``flag``, and
+    for the record only ``f`` to ``j``, ``n`` and ``day``; :meth:`_Lists.read` names them
+    again.
     """
     contacts = ContactPoint.__table__.c
     tags = Tag.__table__.c
@@ -137,6 +128,41 @@ def _page_lists() -> Any:
         return literal(name, String).label("list")
 
     flag = none(Boolean)
+
+    def record_only() -> tuple[Any, ...]:
+        return (
+            none().label("f"),
+            none().label("g"),
+            none().label("h"),
+            none().label("i"),
+            none().label("j"),
+            none(BigInteger).label("n"),
+            none(Date).label("day"),
+        )
+
+    record = (
+        select(
+            kind("record"),
+            _patients.id,
+            none(moment).label("at"),
+            _patients.display_name.label("a"),
+            _patients.mrn.label("b"),
+            _patients.sex.label("c"),
+            _patients.preferred_language.label("d"),
+            _patients.preferred_channels.label("e"),
+            _patients.is_lead.label("flag"),
+            _patients.lead_source.label("f"),
+            _patients.address_line.label("g"),
+            _patients.city.label("h"),
+            _patients.province.label("i"),
+            _doctors.display_name.label("j"),
+            _patients.merged_into_id.label("n"),
+            _patients.birth_date.label("day"),
+        )
+        .select_from(Patient.__table__)
+        .outerjoin(Doctor.__table__, _doctors.id == _patients.primary_doctor_id)
+        .where(_patients.id == patient)
+    )
 
     latest_visits = (
         select(
@@ -157,6 +183,7 @@ def _page_lists() -> Any:
         .subquery()
     ).c
     return union_all(
+        record,
         select(
             kind("contact"),
             contacts.id,
@@ -167,8 +194,20 @@ def _page_lists() -> Any:
             none().label("d"),
             none().label("e"),
             contacts.is_primary.label("flag"),
+            *record_only(),
         ).where(contacts.patient_id == patient),
-        select(kind("tag"), tags.id, none(moment), tags.name, none(), none(), none(), none(), flag)
+        select(
+            kind("tag"),
+            tags.id,
+            none(moment),
+            tags.name,
+            none(),
+            none(),
+            none(),
+            none(),
+            flag,
+            *record_only(),
+        )
         .join(patient_tags, patient_tags.c.tag_id == tags.id)
         .where(patient_tags.c.patient_id == patient),
         select(
@@ -181,6 +220,7 @@ def _page_lists() -> Any:
             none(),
             none(),
             flag,
+            *record_only(),
         )
         .join(patient_conditions, patient_conditions.c.condition_id == conditions.id)
         .where(patient_conditions.c.patient_id == patient),
@@ -194,6 +234,7 @@ def _page_lists() -> Any:
             consent_events.method,
             consent_events.evidence,
             flag,
+            *record_only(),
         ).where(consent_events.patient_id == patient),
         select(
             kind("appointment"),
@@ -205,11 +246,32 @@ def _page_lists() -> Any:
             latest_visits.service,
             none(),
             flag,
+            *record_only(),
         ),
     )
 
 
 _PAGE_LISTS = _page_lists()
+
+
+class _Record(NamedTuple):
+    """The record's fields the page shows (and ``merged_into_id``)."""
+
+    id: int
+    display_name: str
+    mrn: str | None
+    birth_date: dt.date | None
+    sex: str | None
+    preferred_language: str | None
+    is_lead: bool
+    preferred_channels: str | None
+    lead_source: str | None
+    address_line: str | None
+    city: str | None
+    province: str | None
+    merged_into_id: int | None
+    #: the primary doctor's name
+    primary_doctor: str | None
 
 
 class _Contact(NamedTuple):
@@ -250,8 +312,10 @@ def _newest_first(row: Any) -> tuple[dt.datetime, int]:
 
 @dataclass
 class _Lists:
-    """The record's lists, each in the order the page shows it."""
+    """The record (``None``: no such patient) and its lists, each in the order the page
+    shows it."""
 
+    record: _Record | None = None
     contacts: list[_Contact] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     conditions: list[_Condition] = field(default_factory=list)
@@ -265,7 +329,24 @@ class _Lists:
         found = cls()
         for row in connection.execute(_PAGE_LISTS, {"patient_id": patient_id}):
             which = row.list
-            if which == "contact":
+            if which == "record":
+                found.record = _Record(
+                    row.id,
+                    row.a,
+                    row.b,
+                    row.day,
+                    row.c,
+                    row.d,
+                    bool(row.flag),
+                    row.e,
+                    row.f,
+                    row.g,
+                    row.h,
+                    row.i,
+                    row.n,
+                    row.j,
+                )
+            elif which == "contact":
                 found.contacts.append(_Contact(row.id, row.a, row.b, row.c, bool(row.flag)))
             elif which == "tag":
                 found.tags.append(row.a)
@@ -568,14 +649,13 @@ class PatientRecordView(CareLoopView):
         may = _May.of(role)
         rendered = _rendered()
         session = db_session()
-        connection = session.connection()
-        patient = connection.execute(_RECORD, {"patient_id": patient_id}).first()
+        lists = _Lists.read(session.connection(), patient_id)
+        patient = lists.record
         if patient is None:
             abort(404)
         if patient.merged_into_id is not None:
             winner = patients.resolve_merged(session, patient_id)
             return redirect(url_for(".record", patient_id=winner))
-        lists = _Lists.read(connection, patient_id)
         history = lists.consent
         token = csrf_token()
         context = {
