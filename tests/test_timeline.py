@@ -116,6 +116,27 @@ def test_pages_stay_exact_when_entries_arrive_between_requests(runtime, actor):
     assert sorted(seen) == sorted(expected)
 
 
+@pytest.mark.parametrize("limit", [1, 4, 50])
+def test_first_page_read_by_the_caller_is_the_same_page(runtime, actor, limit):
+    """A caller may read the first page's core rows in its own statement (the 360 page)."""
+    from sqlalchemy import select, union_all
+
+    from core.services.timeline import CoreRow, first_page_branches, first_page_limit
+
+    pid = _patient(runtime, actor)
+    _fill_with_ties(runtime, actor, pid)
+    with runtime.session() as s:
+        expected = patient_timeline(s, runtime.plugins, pid, limit=limit)
+        statement = union_all(*(select(branch) for branch in first_page_branches()))
+        params = {"patient_id": pid, "limit": first_page_limit(limit)}
+        rows = [CoreRow(*row) for row in s.execute(statement, params)]
+        page = patient_timeline(s, runtime.plugins, pid, limit=limit, core_rows=rows)
+        assert page == expected
+        assert page.next_before == expected.next_before
+        with pytest.raises(ValueError):
+            patient_timeline(s, runtime.plugins, pid, before=T0, core_rows=rows)
+
+
 def test_plain_datetime_before_returns_strictly_older(runtime, actor):
     pid = _patient(runtime, actor)
     with runtime.transaction() as s:

@@ -92,7 +92,13 @@ from core.models import (
 from core.models.patient import patient_conditions, patient_tags
 from core.panels import PatientPanel
 from core.services import appointments, consent, interactions, patients
-from core.services.timeline import TimelineCursor, patient_timeline
+from core.services.timeline import (
+    CoreRow,
+    TimelineCursor,
+    first_page_branches,
+    first_page_limit,
+    patient_timeline,
+)
 
 TIMELINE_PAGE = 25
 APPOINTMENTS_SHOWN = 20
@@ -104,7 +110,7 @@ _patients = Patient.__table__.c
 _doctors = Doctor.__table__.c
 
 
-def _page_lists() -> Any:
+def _page_lists(with_timeline: bool) -> Any:
     """One ``UNION ALL`` of the record (the fields the page shows, and ``merged_into_id``)
     and its lists: contact points, tags, conditions, consent events and the latest
     appointments (one round trip instead of six).
@@ -225,7 +231,7 @@ def _page_lists() -> Any:
         .join(patient_conditions, patient_conditions.c.condition_id == conditions.id)
         .where(patient_conditions.c.patient_id == patient),
         select(
-            kind("consent"),
+            kind("consent event"),
             consent_events.id,
             consent_events.occurred_at,
             consent_events.channel,
@@ -237,7 +243,7 @@ def _page_lists() -> Any:
             *record_only(),
         ).where(consent_events.patient_id == patient),
         select(
-            kind("appointment"),
+            kind("visit"),
             latest_visits.id,
             latest_visits.scheduled_start,
             latest_visits.status,
@@ -248,10 +254,29 @@ def _page_lists() -> Any:
             flag,
             *record_only(),
         ),
+        *(
+            select(  # the timeline's first page: its core rows (list: interaction, ...)
+                entries.ref_kind.label("list"),
+                entries.id,
+                entries.at,
+                entries.kind.label("a"),
+                entries.subject.label("b"),
+                entries.channel.label("c"),
+                entries.direction.label("d"),
+                entries.purpose.label("e"),
+                flag,
+                entries.body.label("f"),
+                *record_only()[1:],
+            )
+            for entries in (branch.c for branch in first_page_branches() if with_timeline)
+        ),
     )
 
 
-_PAGE_LISTS = _page_lists()
+#: the record and its lists (a later timeline page is read by patient_timeline)
+_PAGE_LISTS = _page_lists(with_timeline=False)
+#: the same and the timeline's first page (bind parameter ``limit``: first_page_limit)
+_PAGE_WITH_TIMELINE = _page_lists(with_timeline=True)
 
 
 class _Record(NamedTuple):
@@ -306,6 +331,10 @@ class _Appointment(NamedTuple):
     service: str | None
 
 
+#: the ``list`` of the timeline's rows in the page's ``UNION ALL``
+_TIMELINE_KINDS = frozenset({"interaction", "appointment", "consent"})
+
+
 def _newest_first(row: Any) -> tuple[dt.datetime, int]:
     return (row[1], row[0])
 
@@ -323,12 +352,27 @@ class _Lists:
     consent: list[_ConsentEvent] = field(default_factory=list)
     #: the latest ``APPOINTMENTS_SHOWN`` appointments, newest first
     appointments: list[_Appointment] = field(default_factory=list)
+    #: the timeline's first page's core rows (when asked for), for ``patient_timeline``
+    timeline: list[CoreRow] | None = None
 
     @classmethod
-    def read(cls, connection: Any, patient_id: int) -> _Lists:
+    def read(cls, connection: Any, patient_id: int, timeline_limit: int | None = None) -> _Lists:
+        """The record and its lists; with *timeline_limit*, the timeline's first page too."""
         found = cls()
-        for row in connection.execute(_PAGE_LISTS, {"patient_id": patient_id}):
+        if timeline_limit is None:
+            rows = connection.execute(_PAGE_LISTS, {"patient_id": patient_id})
+        else:
+            found.timeline = []
+            rows = connection.execute(
+                _PAGE_WITH_TIMELINE, {"patient_id": patient_id, "limit": timeline_limit}
+            )
+        for row in rows:
             which = row.list
+            if which in _TIMELINE_KINDS:
+                found.timeline.append(  # type: ignore[union-attr]
+                    CoreRow(which, row.id, row.at, row.a, row.b, row.f, row.c, row.d, row.e)
+                )
+                continue
             if which == "record":
                 found.record = _Record(
                     row.id,
@@ -352,7 +396,7 @@ class _Lists:
                 found.tags.append(row.a)
             elif which == "condition":
                 found.conditions.append(_Condition(row.a, row.b))
-            elif which == "consent":
+            elif which == "consent event":
                 found.consent.append(
                     _ConsentEvent(row.id, row.at, row.a, row.b, row.c, row.d, row.e)
                 )
@@ -649,7 +693,9 @@ class PatientRecordView(CareLoopView):
         may = _May.of(role)
         rendered = _rendered()
         session = db_session()
-        lists = _Lists.read(session.connection(), patient_id)
+        # one statement: the record, its lists and (no ``before``) the timeline's first page
+        timeline_limit = None if before else first_page_limit(TIMELINE_PAGE)
+        lists = _Lists.read(session.connection(), patient_id, timeline_limit)
         patient = lists.record
         if patient is None:
             abort(404)
@@ -668,7 +714,12 @@ class PatientRecordView(CareLoopView):
             "consent_history": history[:CONSENT_HISTORY_SHOWN],
             "appointments": lists.appointments,
             "timeline": patient_timeline(
-                session, runtime.plugins, patient_id, before=before, limit=TIMELINE_PAGE
+                session,
+                runtime.plugins,
+                patient_id,
+                before=before,
+                limit=TIMELINE_PAGE,
+                core_rows=lists.timeline,
             ),
             "panels": _panels(session, patient_id, role),
             "forms": _page_forms(rendered, self.directory(session), patient, may),

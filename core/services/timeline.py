@@ -15,8 +15,9 @@ import base64
 import binascii
 import datetime as dt
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -241,32 +242,73 @@ def _row_entry(row: Any) -> TimelineEntry:
     )
 
 
-def _core_union(patient_id: Any, key: SortKey | None, limit: Any) -> Any:
-    """One ``UNION ALL`` of each core table's newest rows below *key*."""
+def _core_branches(patient_id: Any, key: SortKey | None, limit: Any) -> list[Any]:
+    """Each core table's newest rows below *key*, one subquery per table."""
     branches = []
     for table, moment, ref_kind, columns in _CORE_SELECTS:
         query = columns.where(table.patient_id == patient_id)
         if key is not None:
             query = query.where(_older_than(moment, table.id, ref_kind, key))
-        branch = query.order_by(moment.desc(), table.id.desc()).limit(limit).subquery()
-        branches.append(select(branch))
-    return union_all(*branches)
+        branches.append(query.order_by(moment.desc(), table.id.desc()).limit(limit).subquery())
+    return branches
+
+
+def _core_union(patient_id: Any, key: SortKey | None, limit: Any) -> Any:
+    """One ``UNION ALL`` of each core table's newest rows below *key*."""
+    return union_all(*(select(branch) for branch in _core_branches(patient_id, key, limit)))
 
 
 #: the first page's query, built once (building a statement costs more than running it)
 _FIRST_PAGE = _core_union(bindparam("patient_id"), None, bindparam("limit"))
 
 
+class CoreRow(NamedTuple):
+    """A row of :func:`first_page_branches` (a core table's row in the shared columns)."""
+
+    ref_kind: str
+    id: int
+    at: dt.datetime
+    kind: str | None
+    subject: str | None
+    body: str | None
+    channel: str | None
+    direction: str | None
+    purpose: str | None
+
+
+def first_page_branches() -> list[Any]:
+    """The first page's core rows as subqueries, for a caller reading them in its own
+    statement (one round trip for a page that reads more): bind parameters
+    ``patient_id`` and ``limit`` (give :func:`first_page_limit`), columns as
+    :class:`CoreRow`.  Pass the rows to :func:`patient_timeline` as ``core_rows``.
+    """
+    return _core_branches(bindparam("patient_id"), None, bindparam("limit"))
+
+
+def first_page_limit(limit: int) -> int:
+    """The ``limit`` parameter of :func:`first_page_branches` for a page of *limit* entries."""
+    return max(1, min(limit, MAX_PAGE)) + 1
+
+
 def _core_sources(
-    session: Session, patient_id: int, key: SortKey | None, limit: int
+    session: Session,
+    patient_id: int,
+    key: SortKey | None,
+    limit: int,
+    core_rows: Iterable[Any] | None = None,
 ) -> list[list[TimelineEntry]]:
-    """One list per core table, each newest first in the timeline's order (one query)."""
-    if session.autoflush:
-        session.flush()  # a Core statement does not autoflush: rows added in this session count
-    if key is None:
-        result = session.execute(_FIRST_PAGE, {"patient_id": patient_id, "limit": limit})
+    """One list per core table, each newest first in the timeline's order (one query,
+    or none when the caller read the first page's *core_rows* itself)."""
+    result: Iterable[Any]
+    if core_rows is not None:
+        result = core_rows
     else:
-        result = session.execute(_core_union(patient_id, key, limit))
+        if session.autoflush:
+            session.flush()  # a Core statement does not autoflush: rows added here count
+        if key is None:
+            result = session.execute(_FIRST_PAGE, {"patient_id": patient_id, "limit": limit})
+        else:
+            result = session.execute(_core_union(patient_id, key, limit))
     rows: dict[str, list[Any]] = {kind: [] for _m, _t, kind, _c in _CORE_SELECTS}
     for row in result:
         rows[row.ref_kind].append(row)
@@ -323,17 +365,24 @@ def patient_timeline(
     *,
     before: dt.datetime | str | None = None,
     limit: int = 50,
+    core_rows: Iterable[CoreRow] | None = None,
 ) -> TimelinePage:
     """Everything that happened to a patient, newest first, *limit* per page.
 
     *before* is a page's ``next_before`` cursor (or a time: strictly older
     entries).  Raises :class:`ValidationError` for a malformed cursor.
+
+    *core_rows*: the first page's core rows, read by the caller with
+    :func:`first_page_branches` and ``limit=first_page_limit(limit)`` (only
+    without *before*).
     """
     limit = max(1, min(limit, MAX_PAGE))
     key = _cursor_key(before)
+    if core_rows is not None and key is not None:
+        raise ValueError("core_rows are the first page's: not with before")
     wanted = limit + 1
     sources: list[_Source] = []
-    for rows in _core_sources(session, patient_id, key, wanted):
+    for rows in _core_sources(session, patient_id, key, wanted, core_rows):
         truncated = len(rows) >= wanted
         sources.append(_Source(rows, floor_key=entry_key(rows[-1]) if truncated else None))
     window = wanted

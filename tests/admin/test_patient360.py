@@ -430,3 +430,52 @@ def test_rendered_pieces_start_afresh_after_a_catalogue_reload(app):
         i18n.reload_catalogues()
         again = patient360._rendered()
         assert again is not first and "probe" not in again
+
+
+def test_record_lists_and_first_timeline_page_are_one_statement(
+    client, login_as, patient_id, runtime
+):
+    """The page reads the record, its lists and the timeline's first page in one round
+    trip (a later timeline page: the record and lists, then the page)."""
+    from sqlalchemy import event
+
+    base = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    with runtime.transaction() as session:
+        for i in range(30):
+            log_interaction(
+                session,
+                patient_id,
+                channel="sms",
+                direction="outbound",
+                kind="message",
+                subject=f"message number {i:02d}",
+                started_at=base + dt.timedelta(hours=i),
+                actor=Actor.system("t"),
+            )
+    login_as("agent")
+    seen: list[str] = []
+
+    def remember(_conn, _cursor, statement, *_args):
+        seen.append(statement)
+
+    def reads(url: str) -> tuple[list[str], str]:
+        seen.clear()
+        event.listen(runtime.db.engine, "before_cursor_execute", remember)
+        try:
+            page = client.get(url)
+        finally:
+            event.remove(runtime.db.engine, "before_cursor_execute", remember)
+        assert page.status_code == 200
+        touching = [s for s in seen if "contact_points" in s or "interactions" in s]
+        return touching, page.get_data(as_text=True)
+
+    first, html = reads(f"/admin/patient/{patient_id}")
+    assert len(first) == 1
+    assert "contact_points" in first[0] and "interactions" in first[0]
+    assert "message number 29" in html and "message number 04" not in html
+    import re
+
+    older = re.search(r'id="timeline-older" href="([^"]+)"', html).group(1).replace("&amp;", "&")
+    later, html = reads(older)
+    assert len(later) == 2
+    assert "message number 04" in html and "message number 29" not in html
