@@ -75,6 +75,7 @@ from admin.views.base import (
     get_runtime,
 )
 from core.audit import record_views
+from core.driver_query import DriverQuery
 from core.errors import CareLoopError, PatientNotFound, ValidationError
 from core.i18n import current_locale, translations
 from core.i18n import gettext as _
@@ -273,10 +274,11 @@ def _page_lists(with_timeline: bool) -> Any:
     )
 
 
+# run on the driver's cursor (SQLAlchemy's per-execution work costs as much as the query)
 #: the record and its lists (a later timeline page is read by patient_timeline)
-_PAGE_LISTS = _page_lists(with_timeline=False)
+_PAGE_LISTS = DriverQuery(_page_lists(with_timeline=False), "patient_id")
 #: the same and the timeline's first page (bind parameter ``limit``: first_page_limit)
-_PAGE_WITH_TIMELINE = _page_lists(with_timeline=True)
+_PAGE_WITH_TIMELINE = DriverQuery(_page_lists(with_timeline=True), "patient_id", "limit")
 
 
 class _Record(NamedTuple):
@@ -356,52 +358,30 @@ class _Lists:
     timeline: list[CoreRow] | None = None
 
     @classmethod
-    def read(cls, connection: Any, patient_id: int, timeline_limit: int | None = None) -> _Lists:
+    def read(cls, session: Session, patient_id: int, timeline_limit: int | None = None) -> _Lists:
         """The record and its lists; with *timeline_limit*, the timeline's first page too."""
         found = cls()
         if timeline_limit is None:
-            rows = connection.execute(_PAGE_LISTS, {"patient_id": patient_id})
+            rows = _PAGE_LISTS.rows(session, patient_id=patient_id)
         else:
-            found.timeline = []
-            rows = connection.execute(
-                _PAGE_WITH_TIMELINE, {"patient_id": patient_id, "limit": timeline_limit}
-            )
-        for row in rows:
-            which = row.list
+            found.timeline = timeline = []
+            rows = _PAGE_WITH_TIMELINE.rows(session, patient_id=patient_id, limit=timeline_limit)
+        # columns: list, id, at, a, b, c, d, e, flag, f, g, h, i, j, n, day
+        for which, id_, at, a, b, c, d, e, flag, f, g, h, i, j, n, day in rows:
             if which in _TIMELINE_KINDS:
-                found.timeline.append(  # type: ignore[union-attr]
-                    CoreRow(which, row.id, row.at, row.a, row.b, row.f, row.c, row.d, row.e)
-                )
-                continue
-            if which == "record":
-                found.record = _Record(
-                    row.id,
-                    row.a,
-                    row.b,
-                    row.day,
-                    row.c,
-                    row.d,
-                    bool(row.flag),
-                    row.e,
-                    row.f,
-                    row.g,
-                    row.h,
-                    row.i,
-                    row.n,
-                    row.j,
-                )
+                timeline.append(CoreRow(which, id_, at, a, b, f, c, d, e))
+            elif which == "record":
+                found.record = _Record(id_, a, b, day, c, d, bool(flag), e, f, g, h, i, n, j)
             elif which == "contact":
-                found.contacts.append(_Contact(row.id, row.a, row.b, row.c, bool(row.flag)))
+                found.contacts.append(_Contact(id_, a, b, c, bool(flag)))
             elif which == "tag":
-                found.tags.append(row.a)
+                found.tags.append(a)
             elif which == "condition":
-                found.conditions.append(_Condition(row.a, row.b))
+                found.conditions.append(_Condition(a, b))
             elif which == "consent event":
-                found.consent.append(
-                    _ConsentEvent(row.id, row.at, row.a, row.b, row.c, row.d, row.e)
-                )
+                found.consent.append(_ConsentEvent(id_, at, a, b, c, d, e))
             else:
-                found.appointments.append(_Appointment(row.id, row.at, row.a, row.b, row.c, row.d))
+                found.appointments.append(_Appointment(id_, at, a, b, c, d))
         found.contacts.sort()  # by id, as the relationship orders them
         found.tags.sort()
         found.conditions.sort()
@@ -695,7 +675,7 @@ class PatientRecordView(CareLoopView):
         session = db_session()
         # one statement: the record, its lists and (no ``before``) the timeline's first page
         timeline_limit = None if before else first_page_limit(TIMELINE_PAGE)
-        lists = _Lists.read(session.connection(), patient_id, timeline_limit)
+        lists = _Lists.read(session, patient_id, timeline_limit)
         patient = lists.record
         if patient is None:
             abort(404)

@@ -433,7 +433,7 @@ def test_rendered_pieces_start_afresh_after_a_catalogue_reload(app):
 
 
 def test_record_lists_and_first_timeline_page_are_one_statement(
-    client, login_as, patient_id, runtime
+    client, login_as, patient_id, runtime, monkeypatch
 ):
     """The page reads the record, its lists and the timeline's first page in one round
     trip (a later timeline page: the record and lists, then the page)."""
@@ -457,6 +457,16 @@ def test_record_lists_and_first_timeline_page_are_one_statement(
 
     def remember(_conn, _cursor, statement, *_args):
         seen.append(statement)
+
+    from core.driver_query import DriverQuery
+
+    run_on_driver = DriverQuery.rows
+
+    def driver_rows(query, session, **values):  # statements run on the driver's cursor
+        seen.append(str(query.statement))
+        return run_on_driver(query, session, **values)
+
+    monkeypatch.setattr(DriverQuery, "rows", driver_rows)
 
     def reads(url: str) -> tuple[list[str], str]:
         seen.clear()
