@@ -39,6 +39,7 @@ __all__ = [
     "count_messages",
     "count_patients",
     "currency_digits",
+    "datetime_formatter",
     "format_currency",
     "format_date",
     "format_datetime",
@@ -170,6 +171,23 @@ def format_datetime(
     if value is None:
         return ""
     return _datetime_formatter(format, _locale(locale))(to_local(value, tz))
+
+
+def datetime_formatter(
+    format: str = "medium", tz: str | dt.tzinfo | None = None, locale: str | None = None
+) -> Callable[[dt.datetime | None], str]:
+    """:func:`format_datetime` with these arguments fixed: its zone and patterns looked up
+    once, for a page that shows many times."""
+    zone, apply = _zone(tz), _datetime_formatter(format, _locale(locale))
+
+    def formatted(value: dt.datetime | None) -> str:
+        if value is None:
+            return ""
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return apply(value.astimezone(zone))
+
+    return formatted
 
 
 def format_date(

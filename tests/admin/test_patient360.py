@@ -489,3 +489,28 @@ def test_record_lists_and_first_timeline_page_are_one_statement(
     later, html = reads(older)
     assert len(later) == 2
     assert "message number 04" in html and "message number 29" not in html
+
+
+def test_links_and_form_actions_follow_the_script_root(client, login_as, patient_id, runtime):
+    """The page's URLs are built once per script root, with this patient's ids in them."""
+    from core.models import ContactPoint
+
+    with runtime.session() as session:
+        contact_ids = session.scalars(
+            select(ContactPoint.id).where(ContactPoint.patient_id == patient_id)
+        ).all()
+    assert contact_ids
+    login_as("crm_staff")
+    for root in ("", "/clinic", ""):
+        html = client.get(
+            f"/admin/patient/{patient_id}", base_url=f"https://localhost{root}"
+        ).get_data(as_text=True)
+        record = f"{root}/admin/patient/{patient_id}"
+        assert f'id="edit-profile" href="{record}/edit"' in html
+        for action in ("contacts", "call", "appointment", "feedback", "consent", "channels"):
+            assert f'action="{record}/{action}"' in html
+        assert f'action="{record}/merge"' in html or "merge" not in html
+        for contact_id in contact_ids:
+            assert f'action="{record}/contacts/{contact_id}/remove"' in html
+        if not root:
+            assert "/clinic/" not in html

@@ -80,6 +80,11 @@ def test_datetime_patterns_parsed_once_give_babels_text(locale: str) -> None:
                     local, pattern, tzinfo=local.tzinfo, locale=locale
                 )
                 assert formatting.format_datetime(moment, fmt, zone, locale) == expected
+    for zone in ("UTC", "Asia/Seoul", None):
+        fixed = formatting.datetime_formatter("medium", zone, locale)
+        assert fixed(None) == ""
+        for moment in (*moments, LATE.replace(tzinfo=None)):
+            assert fixed(moment) == formatting.format_datetime(moment, "medium", zone, locale)
     with i18n.use_locale(locale):  # the current locale when none is given
         assert formatting.format_datetime(LATE, tz="Asia/Seoul") == formatting.format_datetime(
             LATE, "medium", "Asia/Seoul", locale
