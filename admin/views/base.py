@@ -23,7 +23,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import abort, current_app, g, redirect, request, url_for
+from flask import abort, current_app, g, redirect, request, session, url_for
 from flask_admin import BaseView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.form import SecureForm
@@ -99,8 +99,18 @@ def record_url(patient_id: int) -> str:
 
 
 def csrf_token() -> str:
-    """The session CSRF token for hand-written forms (``{{ csrf_token() }}``)."""
-    return SecureForm().csrf_token.current_token
+    """The session CSRF token for hand-written forms (``{{ csrf_token() }}``).
+
+    Computed once a request (a form per page asks again): remembered with the session's
+    CSRF secret, so a request that starts a new session (sign-in) gets a fresh token.
+    """
+    secret = session.get("csrf")
+    found = g.get("careloop_csrf_token")
+    if found is not None and secret is not None and found[0] == secret:
+        return found[1]
+    token = SecureForm().csrf_token.current_token
+    g.careloop_csrf_token = (session.get("csrf"), token)
+    return token
 
 
 def current_actor() -> Actor:

@@ -132,3 +132,20 @@ def test_agent_sees_notes_on_360(client, login_as, patient_id):
     body = client.get(f"/admin/patient/{patient_id}").get_data(as_text=True)
     assert "secret clinical note" in body
     assert "Type 2 diabetes" in body
+
+
+def test_csrf_token_is_computed_once_a_request_and_follows_the_session(app):
+    """csrf_token() answers the same token all request; a new CSRF secret, a new token."""
+    from flask import session
+
+    from admin.views.base import csrf_token
+
+    with app.test_request_context("/admin/"):
+        first = csrf_token()
+        assert csrf_token() == first
+        session["csrf"] = "another secret"  # e.g. sign-in started a new session
+        other = csrf_token()
+        assert other != first
+        assert csrf_token() == other
+        session.clear()  # sign-out
+        assert csrf_token() not in (first, other)
