@@ -26,9 +26,7 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
-    cast,
-    literal,
-    null,
+    literal_column,
     or_,
     select,
     union_all,
@@ -150,7 +148,9 @@ def _core_selects() -> tuple[tuple[Any, Any, str, Select[Any]], ...]:
     """
 
     def none(type_: Any = String) -> Any:
-        return cast(null(), type_)
+        # a plain NULL (short SQL): each select is a subquery of a UNION ALL whose first
+        # branch gives the column's type
+        return literal_column("NULL", type_)
 
     i = Interaction.__table__.c
     a = Appointment.__table__.c
@@ -161,7 +161,7 @@ def _core_selects() -> tuple[tuple[Any, Any, str, Select[Any]], ...]:
             i.started_at,
             "interaction",
             select(
-                literal("interaction", String).label("ref_kind"),
+                literal_column("'interaction'", String).label("ref_kind"),
                 i.id,
                 i.started_at.label("at"),
                 i.kind,
@@ -177,7 +177,7 @@ def _core_selects() -> tuple[tuple[Any, Any, str, Select[Any]], ...]:
             a.scheduled_start,
             "appointment",
             select(
-                literal("appointment", String).label("ref_kind"),
+                literal_column("'appointment'", String).label("ref_kind"),
                 a.id,
                 a.scheduled_start.label("at"),
                 a.status.label("kind"),
@@ -193,7 +193,7 @@ def _core_selects() -> tuple[tuple[Any, Any, str, Select[Any]], ...]:
             c.occurred_at,
             "consent",
             select(
-                literal("consent", String).label("ref_kind"),
+                literal_column("'consent'", String).label("ref_kind"),
                 c.id,
                 c.occurred_at.label("at"),
                 c.status.label("kind"),
