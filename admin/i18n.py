@@ -45,7 +45,7 @@ def _staff_locale() -> str | None:
         return None
     if not hasattr(current_app, "login_manager"):
         return None
-    user = current_user
+    user = current_user._get_current_object()  # one look-up through the proxy
     if user is not None and getattr(user, "is_authenticated", False):
         return getattr(user, "locale", None) or None
     return None

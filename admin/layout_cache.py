@@ -9,7 +9,9 @@ access some other way (it overrides ``is_accessible`` or ``is_visible``) is
 asked on every request, and its answers are part of the key; so is any menu
 entry that is not a view (a link, a divider).
 
-Static asset URLs (``url_for('admin.static', ...)``) are kept per script root.
+Static asset URLs (``url_for('admin.static', ...)``) are kept per script root, and
+the layout's stylesheet and script tags per script root, swatch and the view's extra
+CSS and JS (unless the page has a CSP nonce).
 """
 
 from __future__ import annotations
@@ -137,8 +139,40 @@ def static_url(admin_view: Any, filename: str, v: str | None = None) -> str:
     return url
 
 
+_ASSETS: dict[tuple[Any, ...], Markup] = {}
+
+
+def assets(render: Any, admin_view: Any, swatch: str, nonce: Any) -> Markup:
+    """The layout's stylesheet or script tags: ``render()`` (a macro of the layout), kept
+    per script root, Flask-Admin instance, swatch and the view's extra CSS and JS.
+
+    A page with a CSP nonce renders them every time (the nonce is per request).
+    """
+    if nonce:
+        return Markup(render())  # noqa: S704 - a macro's output, autoescaped by Jinja
+    key = (
+        render.name,
+        request.script_root,
+        admin_view.admin.endpoint,
+        swatch,
+        tuple(admin_view.extra_css or ()),
+        tuple(admin_view.extra_js or ()),
+    )
+    html = _ASSETS.get(key)
+    if html is None:
+        html = Markup(render())  # noqa: S704 - a macro's output, autoescaped by Jinja
+        if len(_ASSETS) >= MAX_ENTRIES:
+            _ASSETS.clear()
+        _ASSETS[key] = html
+    return html
+
+
 def install(app: Any) -> None:
-    """Make ``careloop_menu``, ``careloop_menu_links`` and ``careloop_static`` template globals."""
+    """Make ``careloop_menu``, ``careloop_menu_links``, ``careloop_static`` and
+    ``careloop_assets`` template globals."""
     app.jinja_env.globals.update(
-        careloop_menu=menu, careloop_menu_links=menu_links, careloop_static=static_url
+        careloop_menu=menu,
+        careloop_menu_links=menu_links,
+        careloop_static=static_url,
+        careloop_assets=assets,
     )

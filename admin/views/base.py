@@ -115,10 +115,11 @@ def csrf_token() -> str:
 
 def current_actor() -> Actor:
     """The audit :class:`~core.audit.Actor` for the signed-in staff member and address."""
-    if current_user and current_user.is_authenticated:
+    user = current_user._get_current_object()  # one look-up through the proxy, not four
+    if user and user.is_authenticated:
         return Actor(
-            label=f"staff:{current_user.username}",
-            staff_user_id=current_user.staff_id,
+            label=f"staff:{user.username}",
+            staff_user_id=user.staff_id,
             ip_address=client_ip(),
         )
     return Actor(label="web:anonymous", ip_address=client_ip())

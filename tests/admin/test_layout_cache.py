@@ -113,3 +113,37 @@ def test_assets_follow_the_script_root(client, login_as):
     assert 'src="/admin/static/' not in mounted and 'href="/admin/static/' not in mounted
     again = client.get("/admin/patients/").get_data(as_text=True)
     assert 'src="/admin/static/vendor/jquery.min.js?v=3.5.1"' in again
+
+
+def test_asset_tags_are_kept_per_view_assets_and_never_with_a_csp_nonce(app):
+    import uuid
+    from types import SimpleNamespace
+
+    from admin.layout_cache import assets
+
+    calls: list[str] = []
+
+    def stylesheets():
+        calls.append("css")
+        return f"<link> {len(calls)}"
+
+    # entries of its own (not the layout's, not another run's)
+    stylesheets.name = f"a test's stylesheets {uuid.uuid4()}"
+    admin = SimpleNamespace(endpoint="admin")
+    plain = SimpleNamespace(admin=admin, extra_css=None, extra_js=None)
+    styled = SimpleNamespace(admin=admin, extra_css=["/x.css"], extra_js=None)
+    with app.test_request_context("/admin/"):
+        first = assets(stylesheets, plain, "default", "")
+        assert assets(stylesheets, plain, "default", "") == first
+        assert len(calls) == 1
+        assert assets(stylesheets, styled, "default", "") != first  # the view's own CSS
+        assert assets(stylesheets, plain, "cerulean", "") != first  # another swatch
+        assert len(calls) == 3
+        nonce = 'nonce="abc"'
+        assert assets(stylesheets, plain, "default", nonce) != assets(
+            stylesheets, plain, "default", nonce
+        )
+        assert len(calls) == 5
+    with app.test_request_context("/admin/", environ_overrides={"SCRIPT_NAME": "/crm"}):
+        assets(stylesheets, plain, "default", "")
+        assert len(calls) == 6
