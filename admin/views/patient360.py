@@ -6,14 +6,17 @@ panels enabled plugins add.  Each view writes an audit event; each action
 goes through a core service (which audits the change and fires hooks after
 commit).  Every form carries a CSRF token.
 
-The page is read often (every caller-ID pop), so it is kept cheap: the record
-and its lists come from two statements built once (one ``UNION ALL`` of the
-record and its lists, the timeline's), the view's audit event is written in the same
-transaction and committed before rendering; the action forms, which render the
-same for every patient, are rendered once per language (the booking form once
-per directory refresh) and get the request's one CSRF token; the template asks
-the role matrix once (``may``) and its fixed labels go through a per-language
-memo of ``_``.
+The page is read often (every caller-ID pop), so it is kept cheap: the record,
+its lists and the timeline's first page come from one ``UNION ALL`` built once
+and run on the driver's cursor (a later timeline page: the record and lists,
+then ``patient_timeline``'s own statement); the view's audit event is written in
+the same transaction and committed before rendering; the action forms, which
+render the same for every patient, are rendered once per language (the booking
+form once per directory refresh) and get the request's one CSRF token; the
+page's URLs are built once per script root; times go through one formatter per
+page; the template asks the role matrix once (``may``), its fixed labels go
+through a per-language memo of ``_``, and its body is one macro (one string
+through the layout's blocks).
 """
 
 from __future__ import annotations
