@@ -76,9 +76,11 @@ class _AdminMenus:
     def render(self, admin_view: Any) -> tuple[Markup, Markup]:
         runtime = current_app.extensions["careloop"]
         runtime.plugins.refresh()
+        locale = i18n.current_locale()
         key = (
             current_role(),
-            i18n.current_locale(),
+            locale,
+            i18n.translations(locale),  # a reloaded catalogue renders afresh
             request.script_root,
             admin_view.endpoint,
             runtime.plugins.enabled,
@@ -106,10 +108,11 @@ def _menus(admin: Any) -> _AdminMenus:
 def _for_page(admin_view: Any) -> tuple[Markup, Markup]:
     """This request's menu and links (looked up once a request, for both)."""
     found = g.get("careloop_menu")
-    if found is None or found[0] is not admin_view:
-        found = (admin_view, _menus(admin_view.admin).render(admin_view))
+    role = current_role()
+    if found is None or found[0] is not admin_view or found[1] != role:
+        found = (admin_view, role, _menus(admin_view.admin).render(admin_view))
         g.careloop_menu = found
-    return found[1]
+    return found[2]
 
 
 def menu(admin_view: Any) -> Markup:

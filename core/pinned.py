@@ -1,10 +1,13 @@
-"""A pooled connection that each thread keeps for a hot, self-contained statement.
+"""A few pooled connections kept aside for a hot, self-contained statement.
 
 Checking a connection out of SQLAlchemy's pool costs a pre-ping round trip
 (``pool_pre_ping``) and some bookkeeping on every call; for the telephony
 screen pop, which is one autocommitted statement, that was a tenth of the
-request.  :class:`PinnedConnections` checks a connection out once per thread
-(with the pre-ping) and keeps it, in autocommit mode, for later calls.
+request.  :class:`PinnedConnections` checks up to *keep* connections out once
+(with the pre-ping), switches them to autocommit and lends them to one caller
+at a time.  When all of them are lent, a caller gets an ordinary checkout,
+given back to the pool afterwards: threads that come and go (a threaded dev
+server, gthread workers) never hold more than *keep* connections of the pool.
 
 A connection that turns out to be dead (the server restarted or dropped it
 while idle) is discarded and the call is run once more on a fresh one.  That
@@ -25,53 +28,90 @@ from sqlalchemy import Engine
 
 T = TypeVar("T")
 
+#: connections kept aside by default (well under the pool's default size of 5)
+KEEP = 2
+
 
 class PinnedConnections:
-    """Per-thread autocommit DBAPI connections borrowed from *engine*'s pool."""
+    """Up to *keep* autocommit DBAPI connections borrowed from *engine*'s pool."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, keep: int = KEEP) -> None:
         self.engine = engine
-        self._local = threading.local()
+        self.keep = keep
         self._lock = threading.Lock()
-        self._held: list[Any] = []
+        self._idle: list[Any] = []
+        self._kept = 0
+        self._pid = os.getpid()
         self._dead = engine.dialect.loaded_dbapi.OperationalError
 
-    def _checkout(self) -> Any:
-        fairy = self.engine.raw_connection()  # pre-pinged, like any checkout
-        fairy.dbapi_connection.autocommit = True
-        self._local.fairy, self._local.pid = fairy, os.getpid()
+    def _borrow(self) -> tuple[Any, bool]:
+        """A connection and whether it is one of the kept ones."""
         with self._lock:
-            self._held.append(fairy)
-        return fairy
+            if self._pid != os.getpid():  # a forked child: the parent's are not ours
+                self._idle, self._kept, self._pid = [], 0, os.getpid()
+            if self._idle:
+                return self._idle.pop(), True
+            kept = self._kept < self.keep
+            if kept:
+                self._kept += 1
+        try:
+            fairy = self.engine.raw_connection()  # pre-pinged, like any checkout
+            fairy.dbapi_connection.autocommit = True
+        except BaseException:
+            if kept:
+                with self._lock:
+                    self._kept -= 1
+            raise
+        return fairy, kept
 
-    def _discard(self, fairy: Any) -> None:
-        self._local.fairy = None
-        with self._lock:
-            if fairy in self._held:
-                self._held.remove(fairy)
+    def _give_back(self, fairy: Any, kept: bool) -> None:
+        if kept:
+            with self._lock:
+                self._idle.append(fairy)
+            return
+        fairy.dbapi_connection.autocommit = False
+        fairy.close()
+
+    def _discard(self, fairy: Any, kept: bool) -> None:
+        if kept:
+            with self._lock:
+                self._kept -= 1
         fairy.invalidate()
 
-    def run(self, work: Callable[[Any], T]) -> T:
-        """``work(dbapi_connection)`` on this thread's connection (retried once if it was dead)."""
-        fairy = getattr(self._local, "fairy", None)
-        if fairy is None or fairy.dbapi_connection is None or self._local.pid != os.getpid():
-            fairy = self._checkout()  # none yet, given back by close(), or inherited by a fork
+    def _attempt(self, work: Callable[[Any], T]) -> tuple[bool, T | None]:
+        """``(True, result)``, or ``(False, None)`` when the connection was dead."""
+        fairy, kept = self._borrow()
         try:
-            return work(fairy.dbapi_connection)
+            result = work(fairy.dbapi_connection)
         except self._dead:
-            if not fairy.dbapi_connection.closed:
-                raise  # a live connection: the statement itself failed
-            self._discard(fairy)
-        return work(self._checkout().dbapi_connection)
+            if fairy.dbapi_connection.closed:
+                self._discard(fairy, kept)
+                return False, None
+            self._give_back(fairy, kept)  # autocommit: nothing left open on it
+            raise
+        except BaseException:
+            self._give_back(fairy, kept)
+            raise
+        self._give_back(fairy, kept)
+        return True, result
+
+    def run(self, work: Callable[[Any], T]) -> T:
+        """``work(dbapi_connection)`` on a kept connection (run once more if it was dead)."""
+        done, result = self._attempt(work)
+        if not done:
+            done, result = self._attempt(work)
+            if not done:
+                raise self._dead("the database connection was lost twice in a row")
+        return result  # type: ignore[return-value]
 
     def close(self) -> None:
-        """Give every held connection back (they leave autocommit first)."""
+        """Give the idle kept connections back to the pool (they leave autocommit first)."""
         with self._lock:
-            held, self._held = self._held, []
-        for fairy in held:
+            idle, self._idle = self._idle, []
+            self._kept -= len(idle)
+        for fairy in idle:
             try:
-                if not fairy.dbapi_connection.closed:
-                    fairy.dbapi_connection.autocommit = False
+                fairy.dbapi_connection.autocommit = False
                 fairy.close()
             except Exception:  # closing must not fail a shutdown
                 fairy.invalidate()

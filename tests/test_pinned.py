@@ -16,7 +16,7 @@ def _backend_pid(connection) -> int:
         return cursor.fetchone()[0]
 
 
-def test_a_thread_keeps_its_connection_in_autocommit(runtime):
+def test_calls_reuse_a_kept_connection_in_autocommit(runtime):
     pinned = runtime.db.pinned
     first = pinned.run(_backend_pid)
     assert pinned.run(_backend_pid) == first
@@ -25,7 +25,39 @@ def test_a_thread_keeps_its_connection_in_autocommit(runtime):
     thread = threading.Thread(target=lambda: other.append(pinned.run(_backend_pid)))
     thread.start()
     thread.join()
-    assert other and other[0] != first  # each thread its own
+    assert other == [first]  # threads share the kept connections, one caller at a time
+
+
+def test_threads_that_come_and_go_hold_no_more_than_the_kept_connections(runtime):
+    """A threaded server must not leak pool slots (one per thread it ever ran)."""
+    pinned = runtime.db.pinned
+    pool = runtime.db.engine.pool
+    for _ in range(20):
+        thread = threading.Thread(target=lambda: pinned.run(_backend_pid))
+        thread.start()
+        thread.join()
+    assert pool.checkedout() <= pinned.keep
+    with runtime.db.engine.connect() as connection:  # the pool still serves everyone else
+        connection.execute(text("SELECT 1"))
+
+
+def test_more_concurrent_callers_than_kept_connections_borrow_from_the_pool(runtime):
+    pinned = runtime.db.pinned
+    inside = threading.Barrier(pinned.keep + 2)
+    seen: list[int] = []
+
+    def work(connection):
+        seen.append(_backend_pid(connection))
+        inside.wait(timeout=10)  # everybody holds a connection at the same time
+        return connection.autocommit
+
+    threads = [threading.Thread(target=lambda: pinned.run(work)) for _ in range(pinned.keep + 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(seen)) == pinned.keep + 2
+    assert runtime.db.engine.pool.checkedout() <= pinned.keep  # the extra ones went back
 
 
 def test_a_connection_the_server_dropped_is_replaced_and_the_call_runs_once_more(runtime):

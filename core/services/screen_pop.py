@@ -227,7 +227,7 @@ LEFT JOIN LATERAL (
      FROM appointments AS a
      WHERE a.patient_id = s.id AND a.scheduled_start >= %(now)s::timestamptz
        AND (a.status = 'booked' OR a.status = 'confirmed')
-     ORDER BY a.scheduled_start LIMIT 1)
+     ORDER BY a.scheduled_start, a.id LIMIT 1)
     UNION ALL
     (SELECT 'interaction', i.id, i.started_at, i.channel, i.direction, i.kind, i.subject,
             i.outcome
@@ -309,7 +309,7 @@ def _summary_union(patient_ids: Sequence[Any], now: Any) -> CompoundSelect:
                 Appointment.scheduled_start >= now,
                 or_(*(Appointment.status == status for status in _OPEN)),
             )
-            .order_by(Appointment.scheduled_start)
+            .order_by(Appointment.scheduled_start, Appointment.id)
             .limit(1)
         )
         parts.append(

@@ -147,3 +147,16 @@ def test_asset_tags_are_kept_per_view_assets_and_never_with_a_csp_nonce(app):
     with app.test_request_context("/admin/", environ_overrides={"SCRIPT_NAME": "/crm"}):
         assets(stylesheets, plain, "default", "")
         assert len(calls) == 6
+
+
+def test_menu_renders_afresh_after_a_catalogue_reload(client, login_as, app):
+    from core import i18n
+
+    login_as("admin")
+    client.get("/admin/patients/")
+    menus = app.extensions["admin"][0]._careloop_menus
+    before = set(menus.html)
+    assert before
+    i18n.reload_catalogues()
+    client.get("/admin/patients/")
+    assert set(menus.html) - before  # a new entry for the reloaded catalogue
