@@ -32,6 +32,23 @@ T = TypeVar("T")
 KEEP = 2
 
 
+#: SQLSTATEs of a server that ended the session (admin or crash shutdown, not accepting)
+_SESSION_ENDED = ("57P01", "57P02", "57P03")
+
+
+def _connection_lost(connection: Any, error: Exception) -> bool:
+    """Whether *error* means the connection is gone, rather than the statement failing.
+
+    A statement's own failure (timeout, deadlock, serialization, constraint)
+    carries a SQLSTATE outside class 08; a lost connection carries class 08, a
+    shutdown code, or none at all (the socket closed under the driver).
+    """
+    if connection.closed:
+        return True
+    sqlstate = getattr(getattr(error, "diag", None), "sqlstate", None)
+    return sqlstate is None or sqlstate.startswith("08") or sqlstate in _SESSION_ENDED
+
+
 class PinnedConnections:
     """Up to *keep* autocommit DBAPI connections borrowed from *engine*'s pool."""
 
@@ -83,8 +100,8 @@ class PinnedConnections:
         fairy, kept = self._borrow()
         try:
             result = work(fairy.dbapi_connection)
-        except self._dead:
-            if fairy.dbapi_connection.closed:
+        except self._dead as error:
+            if _connection_lost(fairy.dbapi_connection, error):
                 self._discard(fairy, kept)
                 return False, None
             self._give_back(fairy, kept)  # autocommit: nothing left open on it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from sqlalchemy import text
@@ -66,6 +67,15 @@ def test_a_connection_the_server_dropped_is_replaced_and_the_call_runs_once_more
     with runtime.db.engine.connect() as admin:
         admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": dropped})
         admin.commit()
+        for _ in range(100):  # the backend is gone (not merely asked to go)
+            gone = admin.execute(
+                text("SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = :pid"),
+                {"pid": dropped},
+            ).scalar()
+            admin.commit()
+            if gone:
+                break
+            time.sleep(0.05)
     calls: list[int] = []
 
     def work(connection):
@@ -96,3 +106,23 @@ def test_dispose_gives_the_connections_back(runtime):
     pinned.run(_backend_pid)
     pinned.close()
     assert pinned.run(_backend_pid)  # a fresh checkout after close
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "lost"),
+    [
+        (None, True),  # the socket closed under the driver
+        ("08006", True),  # connection failure
+        ("57P01", True),  # terminated by an administrator
+        ("57014", False),  # statement timeout: the connection is fine
+        ("40P01", False),  # deadlock: retrying is the caller's decision
+    ],
+)
+def test_only_a_lost_connection_counts_as_dead(sqlstate, lost):
+    from types import SimpleNamespace
+
+    from core.pinned import _connection_lost
+
+    error = SimpleNamespace(diag=SimpleNamespace(sqlstate=sqlstate))
+    assert _connection_lost(SimpleNamespace(closed=False), error) is lost
+    assert _connection_lost(SimpleNamespace(closed=True), error) is True
