@@ -1,4 +1,4 @@
-"""Per-thread pinned connections: kept between calls, replaced when the server dropped them."""
+"""Pinned connections: lent one caller at a time, bounded, replaced when the server dropped them."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import time
 import pytest
 from sqlalchemy import text
 
-pytestmark = pytest.mark.postgresql_only
-
 
 def _backend_pid(connection) -> int:
     with connection.cursor() as cursor:
@@ -17,6 +15,7 @@ def _backend_pid(connection) -> int:
         return cursor.fetchone()[0]
 
 
+@pytest.mark.postgresql_only
 def test_calls_reuse_a_kept_connection_in_autocommit(runtime):
     pinned = runtime.db.pinned
     first = pinned.run(_backend_pid)
@@ -29,6 +28,7 @@ def test_calls_reuse_a_kept_connection_in_autocommit(runtime):
     assert other == [first]  # threads share the kept connections, one caller at a time
 
 
+@pytest.mark.postgresql_only
 def test_threads_that_come_and_go_hold_no_more_than_the_kept_connections(runtime):
     """A threaded server must not leak pool slots (one per thread it ever ran)."""
     pinned = runtime.db.pinned
@@ -42,6 +42,7 @@ def test_threads_that_come_and_go_hold_no_more_than_the_kept_connections(runtime
         connection.execute(text("SELECT 1"))
 
 
+@pytest.mark.postgresql_only
 def test_more_concurrent_callers_than_kept_connections_borrow_from_the_pool(runtime):
     pinned = runtime.db.pinned
     inside = threading.Barrier(pinned.keep + 2)
@@ -61,6 +62,7 @@ def test_more_concurrent_callers_than_kept_connections_borrow_from_the_pool(runt
     assert runtime.db.engine.pool.checkedout() <= pinned.keep  # the extra ones went back
 
 
+@pytest.mark.postgresql_only
 def test_a_connection_the_server_dropped_is_replaced_and_the_call_runs_once_more(runtime):
     pinned = runtime.db.pinned
     dropped = pinned.run(_backend_pid)
@@ -86,6 +88,7 @@ def test_a_connection_the_server_dropped_is_replaced_and_the_call_runs_once_more
     assert replacement != dropped and len(calls) == 2
 
 
+@pytest.mark.postgresql_only
 def test_a_failing_statement_on_a_live_connection_is_not_retried(runtime):
     pinned = runtime.db.pinned
     calls: list[int] = []
@@ -101,6 +104,7 @@ def test_a_failing_statement_on_a_live_connection_is_not_retried(runtime):
     assert pinned.run(lambda c: 1) == 1  # still usable
 
 
+@pytest.mark.postgresql_only
 def test_dispose_gives_the_connections_back(runtime):
     pinned = runtime.db.pinned
     pinned.run(_backend_pid)
