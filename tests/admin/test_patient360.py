@@ -191,7 +191,8 @@ def test_merge_preview_then_merge(client, login_as, patient_id, runtime):
     assert redirect.location.endswith(f"/admin/patient/{patient_id}")
 
 
-def test_timeline_is_newest_first_and_paginated(client, login_as, patient_id, runtime):
+def _thirty_messages(runtime, patient_id) -> None:
+    """30 outbound SMS, one an hour from 2024-01-01, subjects "message number 00".. "29"."""
     base = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     with runtime.transaction() as session:
         for i in range(30):
@@ -205,6 +206,10 @@ def test_timeline_is_newest_first_and_paginated(client, login_as, patient_id, ru
                 started_at=base + dt.timedelta(hours=i),
                 actor=Actor.system("t"),
             )
+
+
+def test_timeline_is_newest_first_and_paginated(client, login_as, patient_id, runtime):
+    _thirty_messages(runtime, patient_id)
     login_as("agent")
     first = client.get(f"/admin/patient/{patient_id}").get_data(as_text=True)
     assert first.index("message number 29") < first.index("message number 28")
@@ -439,19 +444,7 @@ def test_record_lists_and_first_timeline_page_are_one_statement(
     trip (a later timeline page: the record and lists, then the page)."""
     from sqlalchemy import event
 
-    base = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-    with runtime.transaction() as session:
-        for i in range(30):
-            log_interaction(
-                session,
-                patient_id,
-                channel="sms",
-                direction="outbound",
-                kind="message",
-                subject=f"message number {i:02d}",
-                started_at=base + dt.timedelta(hours=i),
-                actor=Actor.system("t"),
-            )
+    _thirty_messages(runtime, patient_id)
     login_as("agent")
     seen: list[str] = []
 
