@@ -14,7 +14,8 @@ while idle) is discarded and the call is run once more on a fresh one.  That
 is safe for a statement that runs as its own transaction: a statement sent on
 a dead connection never ran, and one cut off by a server crash did not commit
 unless the crash came after the commit and before the answer, in which case
-the statement runs twice.  Only use it for such statements, on PostgreSQL.
+the statement runs twice (the screen pop then finds its own ``call_id``, if it had
+one, and logs nothing more).  Only use it for such statements, on PostgreSQL.
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@
 ``admin/api.py``) or any CTI integration calls when a call rings: the active
 patients with the caller's number (any format), each with their next open
 appointment and five newest interactions, and, when exactly one patient
-matches, the inbound call logged on their timeline.  Every shown patient gets
+matches, the inbound call logged on their timeline (once per ``call_id``: a
+telephony system that sends the same call again gets the call already logged,
+and no second ``create`` event or hook).  Every shown patient gets
 a ``view`` audit event and the logged call a ``create`` event, in the same
 transaction as the call; ``careloop_on_interaction_logged`` fires after commit.
 
@@ -92,6 +94,8 @@ class ScreenPop:
     patients: list[CallerSummary]
     #: the logged call (only when exactly one patient matched)
     interaction_id: int | None
+    #: False when the telephony system sent this call (its ``call_id``) before
+    logged_now: bool = True
 
 
 def inbound_call(
@@ -117,7 +121,7 @@ def inbound_call(
     }
     if runtime.db.dialect == "postgresql":
         pop = _in_one_statement(runtime, e164, call, actor)
-        if pop.interaction_id is not None:  # committed: fire the hook as a commit would
+        if pop.interaction_id is not None and pop.logged_now:  # as a commit would
             runtime.plugins.dispatch(_HOOK, _hook_kwargs(call, pop, actor))
         return pop
     with runtime.transaction() as session:
@@ -193,13 +197,18 @@ WITH matches AS (
     ORDER BY p.id LIMIT 50
 ), shown AS (
     SELECT * FROM matches ORDER BY id LIMIT 10
+), earlier AS (
+    SELECT i.id FROM interactions AS i
+    WHERE i.channel = 'phone' AND i.provider_ref = %(provider_ref)s::varchar
+      AND i.patient_id IN (SELECT id FROM matches)
+    ORDER BY i.id LIMIT 1
 ), logged AS (
     INSERT INTO interactions (patient_id, channel, direction, kind, subject, outcome,
                               provider_ref, staff_user_id, started_at, created_at)
     SELECT id, 'phone', 'inbound', 'call', %(subject)s::varchar, 'ringing',
            %(provider_ref)s::varchar,
            %(staff_user_id)s::bigint, %(now)s::timestamptz, %(now)s::timestamptz
-    FROM matches WHERE (SELECT count(*) FROM matches) = 1
+    FROM matches WHERE (SELECT count(*) FROM matches) = 1 AND NOT EXISTS (SELECT FROM earlier)
     RETURNING id, patient_id
 ), audited AS (
     INSERT INTO audit_events (occurred_at, staff_user_id, actor, action, entity_type,
@@ -214,8 +223,8 @@ WITH matches AS (
            jsonb_build_object('via', %(actor)s::varchar)
     FROM shown
 )
-SELECT (SELECT count(*) FROM matches), (SELECT id FROM logged),
-       set_config('synchronous_commit', 'off', true),
+SELECT (SELECT count(*) FROM matches), coalesce((SELECT id FROM logged), (SELECT id FROM earlier)),
+       (SELECT count(*) FROM logged) = 1, set_config('synchronous_commit', 'off', true),
        s.id, s.display_name, s.mrn, s.preferred_language,
        x.source, x.id, x.at, x.a, x.b, x.kind, x.subject, x.outcome
 FROM (SELECT 1) AS always
@@ -268,16 +277,17 @@ def _in_one_statement(
             return cursor.fetchall()
 
     rows = runtime.db.pinned.run(run)
-    matched, interaction_id = rows[0][0], rows[0][1]
+    matched, interaction_id, logged_now = rows[0][:3]
     shown: dict[int, tuple[int, str, str | None, str | None]] = {}
     summary_rows = []
     for row in rows:
-        if row[3] is None:
+        if row[4] is None:
             continue
-        shown.setdefault(row[3], tuple(row[3:7]))
-        if row[7] is not None:
-            summary_rows.append((row[3], *row[7:]))
-    return ScreenPop(matched, _summaries(list(shown.values()), summary_rows), interaction_id)
+        shown.setdefault(row[4], tuple(row[4:8]))
+        if row[8] is not None:
+            summary_rows.append((row[4], *row[8:]))
+    summaries = _summaries(list(shown.values()), summary_rows)
+    return ScreenPop(matched, summaries, interaction_id, logged_now)
 
 
 # -- SQLite (and any other database): step by step --------------------------------------------
@@ -355,8 +365,27 @@ def _step_by_step(session: Session, e164: str, call: dict[str, Any], actor: Acto
     summaries = _summaries(
         [(m.id, m.display_name, m.mrn, m.preferred_language) for m in shown], rows
     )
-    interaction_id = None
+    interaction_id, logged_now = None, False
     if len(matches) == 1:
-        (interaction_id,) = log_interactions(session, matches[0].id, [call], actor)
+        interaction_id = _earlier_call(session, matches[0].id, call["provider_ref"])
+        if interaction_id is None:
+            (interaction_id,) = log_interactions(session, matches[0].id, [call], actor)
+            logged_now = True
     record_views(session, actor, ids, details={"via": actor.label})
-    return ScreenPop(len(matches), summaries, interaction_id)
+    return ScreenPop(len(matches), summaries, interaction_id, logged_now)
+
+
+def _earlier_call(session: Session, patient_id: int, call_id: str | None) -> int | None:
+    """The call already logged with this ``call_id`` (a telephony system's retry)."""
+    if call_id is None:
+        return None
+    return session.scalar(
+        select(Interaction.id)
+        .where(
+            Interaction.channel == _CALL["channel"],
+            Interaction.provider_ref == call_id,
+            Interaction.patient_id == patient_id,
+        )
+        .order_by(Interaction.id)
+        .limit(1)
+    )

@@ -310,3 +310,27 @@ def test_telephony_behind_a_proxy_audits_the_pbx_address_and_links_under_its_pre
             session.scalars(select(AuditEvent.ip_address).where(AuditEvent.actor == "telephony"))
         )
     assert addresses == {"198.51.100.20"}
+
+
+def test_telephony_logs_a_call_id_once_when_the_pbx_sends_it_again(
+    client, patient_id, runtime, plugin_registrar
+):
+    listener = _CallListener()
+    plugin_registrar(listener)
+    first = _call(client, caller="0812 3456 7890", call_id="pbx-77").get_json()
+    again = _call(client, caller="+62 812-3456-7890", call_id="pbx-77").get_json()
+    other = _call(client, caller="0812 3456 7890", call_id="pbx-78").get_json()
+    assert again["interaction_id"] == first["interaction_id"] != other["interaction_id"]
+    assert [h["interaction_id"] for h in listener.heard] == [
+        first["interaction_id"],
+        other["interaction_id"],
+    ]
+    with runtime.session() as session:
+        calls = session.scalars(
+            select(Interaction.provider_ref).where(Interaction.outcome == "ringing")
+        ).all()
+        actions = session.scalars(
+            select(AuditEvent.action).where(AuditEvent.actor == "telephony")
+        ).all()
+    assert sorted(calls) == ["pbx-77", "pbx-78"]
+    assert sorted(actions) == ["create", "create", "view", "view", "view"]  # each ring was seen
