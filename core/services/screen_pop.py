@@ -199,9 +199,10 @@ WITH matches AS (
     SELECT * FROM matches ORDER BY id LIMIT 10
 ), earlier AS (
     SELECT i.id FROM interactions AS i
-    WHERE i.channel = 'phone' AND i.provider_ref = %(provider_ref)s::varchar
+    WHERE %(provider_ref)s::varchar IS NOT NULL
+      AND i.channel = 'phone' AND i.provider_ref = %(provider_ref)s::varchar
       AND i.patient_id IN (SELECT id FROM matches)
-    ORDER BY i.id LIMIT 1
+    LIMIT 1
 ), logged AS (
     INSERT INTO interactions (patient_id, channel, direction, kind, subject, outcome,
                               provider_ref, staff_user_id, started_at, created_at)
