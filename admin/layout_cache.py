@@ -74,8 +74,7 @@ class _AdminMenus:
         return self.asked
 
     def render(self, admin_view: Any) -> tuple[Markup, Markup]:
-        runtime = current_app.extensions["careloop"]
-        runtime.plugins.refresh()
+        runtime = current_app.extensions["careloop"]  # plugins refreshed before the request
         locale = i18n.current_locale()
         key = (
             current_role(),

@@ -70,6 +70,23 @@ def _interaction_values(
     }
 
 
+#: the hook that announces a stored interaction
+INTERACTION_LOGGED = "careloop_on_interaction_logged"
+
+
+def logged_hook_kwargs(values: dict[str, Any], interaction_id: int, actor: Actor) -> dict[str, Any]:
+    """:data:`INTERACTION_LOGGED`'s arguments for a stored interaction's column *values*."""
+    return {
+        "interaction_id": interaction_id,
+        "patient_id": values["patient_id"],
+        "channel": values["channel"],
+        "direction": values["direction"],
+        "kind": values["kind"],
+        "actor": actor,
+        "lead_source": values.get("lead_source"),
+    }
+
+
 def _logged(session: Session, values: dict[str, Any], interaction_id: int, actor: Actor) -> None:
     """Audit one stored interaction and queue its hook (fired after commit)."""
     patient_id, kind, channel = values["patient_id"], values["kind"], values["channel"]
@@ -82,17 +99,7 @@ def _logged(session: Session, values: dict[str, Any], interaction_id: int, actor
         patient_id=patient_id,
         details={"kind": kind, "channel": channel},
     )
-    events.emit(
-        session,
-        "careloop_on_interaction_logged",
-        interaction_id=interaction_id,
-        patient_id=patient_id,
-        channel=channel,
-        direction=values["direction"],
-        kind=kind,
-        actor=actor,
-        lead_source=values["lead_source"],
-    )
+    events.emit(session, INTERACTION_LOGGED, **logged_hook_kwargs(values, interaction_id, actor))
 
 
 def log_interaction(

@@ -49,7 +49,7 @@ from core.driver_query import DriverQuery
 from core.identity import normalize_phone, try_normalize_phone
 from core.models import Appointment, Doctor, Interaction
 from core.models.enums import AppointmentStatus, Channel, ContactKind, Direction, InteractionKind
-from core.services.interactions import log_interactions
+from core.services.interactions import INTERACTION_LOGGED, log_interactions, logged_hook_kwargs
 from core.services.patients import find_by_phone
 
 if TYPE_CHECKING:
@@ -69,7 +69,6 @@ _CALL = {
     "kind": InteractionKind.CALL.value,
     "outcome": "ringing",
 }
-_HOOK = "careloop_on_interaction_logged"
 
 
 @dataclass(frozen=True)
@@ -122,7 +121,10 @@ def inbound_call(
     if runtime.db.dialect == "postgresql":
         pop = _in_one_statement(runtime, e164, call, actor)
         if pop.interaction_id is not None and pop.logged_now:  # as a commit would
-            runtime.plugins.dispatch(_HOOK, _hook_kwargs(call, pop, actor))
+            logged = {**call, "patient_id": pop.patients[0].id}
+            runtime.plugins.dispatch(
+                INTERACTION_LOGGED, logged_hook_kwargs(logged, pop.interaction_id, actor)
+            )
         return pop
     with runtime.transaction() as session:
         return _step_by_step(session, e164, call, actor)
@@ -132,18 +134,6 @@ def inbound_call(
 def _our_number(dialled: str, region: str) -> str | None:
     """The clinic's own numbers repeat on every call: normalised once."""
     return try_normalize_phone(dialled, region)
-
-
-def _hook_kwargs(call: dict[str, Any], pop: ScreenPop, actor: Actor) -> dict[str, Any]:
-    return {
-        "interaction_id": pop.interaction_id,
-        "patient_id": pop.patients[0].id,
-        "channel": call["channel"],
-        "direction": call["direction"],
-        "kind": call["kind"],
-        "lead_source": None,
-        "actor": actor,
-    }
 
 
 # -- shared: summary rows to summaries ------------------------------------------------------
