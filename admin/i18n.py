@@ -145,6 +145,21 @@ def localdatetime_formatter(format: str = "medium") -> Any:
     return formatting.datetime_formatter(format, tz=current_timezone())
 
 
+def request_datetime_formatter() -> Any:
+    """:func:`localdatetime_formatter` (``medium``) built once a request and reused.
+
+    Back-office lists call it for every datetime cell (Flask-Admin's type formatters,
+    :mod:`admin.views.base`); it is rebuilt only when the request's locale or zone
+    changes (e.g. :func:`use_patient_locale`), so a cell costs a look-up, not a build.
+    """
+    key = (i18n.current_locale(), current_timezone())
+    cached = g.get("careloop_datetime_formatter")
+    if cached is None or cached[0] != key:
+        cached = (key, localdatetime_formatter())
+        g.careloop_datetime_formatter = cached
+    return cached[1]
+
+
 def _localdate(value: dt.date | dt.datetime | None, format: str = "medium") -> str:
     return formatting.format_date(value, format, tz=current_timezone())
 

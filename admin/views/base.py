@@ -15,10 +15,15 @@ Plugin authors::
         permission = Perm.MESSAGING
         can_create = can_edit = can_delete = False
         column_list = ("created_at", "channel", "status")
+
+Every datetime cell of a list, a details page or an export goes through the type
+formatters set here (stored in UTC, shown in the request's zone and locale: see
+:class:`CareLoopModelView`); a view needs no per-column formatter for times.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -27,9 +32,12 @@ from flask import abort, current_app, g, redirect, request, session, url_for
 from flask_admin import BaseView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.form import SecureForm
+from flask_admin.model import typefmt
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
+from admin.export import iso_datetime
+from admin.i18n import current_timezone, request_datetime_formatter
 from admin.roles import Perm, allowed
 from core.audit import Actor, record
 from core.runtime import CareLoop
@@ -180,6 +188,22 @@ class _AccessMixin:
         return deny()
 
 
+def local_datetime_cell(view: Any, value: dt.datetime, name: str) -> str:
+    """A list or details cell: the UTC time in the request's zone and locale (Babel)."""
+    return request_datetime_formatter()(value)
+
+
+def export_datetime_cell(view: Any, value: dt.datetime, name: str) -> str:
+    """An export cell: ISO 8601 with the offset (see :mod:`admin.export`)."""
+    return iso_datetime(value, current_timezone())
+
+
+#: Flask-Admin's defaults plus times (``datetime`` before any ``date`` entry: a subclass)
+LIST_TYPE_FORMATTERS = {**typefmt.BASE_FORMATTERS, dt.datetime: local_datetime_cell}
+DETAIL_TYPE_FORMATTERS = {**typefmt.DETAIL_FORMATTERS, dt.datetime: local_datetime_cell}
+EXPORT_TYPE_FORMATTERS = {**typefmt.EXPORT_FORMATTERS, dt.datetime: export_datetime_cell}
+
+
 class CareLoopView(_AccessMixin, BaseView):
     """A custom back-office page; set ``permission`` and expose routes."""
 
@@ -191,6 +215,11 @@ class CareLoopModelView(_AccessMixin, ModelView):
     ``export_permission`` and every cell is formula-neutralised.  Deletes and
     details are off unless a subclass turns them on.  List columns never
     include secrets: name the columns you show in ``column_list``.
+
+    Times are stored in UTC: every ``datetime`` cell of a list or details page is shown
+    in the request's zone (the clinic's) and the viewer's locale, and exported as
+    ISO 8601 with its offset, through the type formatters below (a subclass that sets
+    its own should start from ``LIST_TYPE_FORMATTERS`` and the others).
     """
 
     form_base_class = SecureForm
@@ -203,6 +232,9 @@ class CareLoopModelView(_AccessMixin, ModelView):
     can_view_details = False
     page_size = 50
     simple_list_pager = True
+    column_type_formatters = LIST_TYPE_FORMATTERS
+    column_type_formatters_detail = DETAIL_TYPE_FORMATTERS
+    column_type_formatters_export = EXPORT_TYPE_FORMATTERS
 
     @property  # type: ignore[override]
     def column_display_actions(self) -> bool:

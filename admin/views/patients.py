@@ -8,7 +8,9 @@ Cheap to serve: rows are plain tuples (:class:`PatientRow`), never ORM objects; 
 page without filters (the list and the search box) runs a statement compiled once
 per shape on the driver (:func:`_page_query`, :mod:`core.driver_query`); filtered
 pages and the export keep Flask-Admin's query.  The page is
-``careloop/patient_list.html``, a lean copy of Flask-Admin's list template.
+``careloop/patient_list.html``, a lean copy of Flask-Admin's list template; it shows
+``created_at`` with one datetime formatter built per page (clinic zone, viewer's
+locale), like the base view's type formatters do for Flask-Admin's own lists.
 """
 
 # Flask-Admin is configured by class attributes (dicts and lists): RUF012 does not apply.
@@ -37,6 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from admin.i18n import request_datetime_formatter
 from admin.views.base import (
     CareLoopModelView,
     Perm,
@@ -588,6 +591,8 @@ class PatientListView(CareLoopModelView):
         if template == self.list_template:
             # names link to the 360 page for roles that may open it (asked once a page)
             kwargs["record_prefix"] = record_url_prefix() if can(Perm.PATIENT_RECORD) else ""
+            # times in the clinic's zone and the viewer's locale: one formatter a page
+            kwargs["local_datetime"] = request_datetime_formatter()
         return super().render(template, **kwargs)
 
     def _apply_search(

@@ -1,0 +1,115 @@
+"""Back-office lists: times stored in UTC are shown in the clinic's zone and the viewer's
+locale (exported as ISO 8601 with the offset)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from zoneinfo import ZoneInfo
+
+import pytest
+from babel import dates as babel_dates
+from sqlalchemy import update
+
+from core.models import AuditEvent, Interaction, Patient
+
+CLINIC_ZONE = "Asia/Makassar"  # UTC+8, no daylight saving
+#: 20:30 UTC on 5 March is 04:30 on 6 March in the clinic: the day changes too
+STORED = dt.datetime(2026, 3, 5, 20, 30, tzinfo=dt.UTC)
+
+
+def _expected(locale: str) -> str:
+    """Babel's own medium date and time of STORED in the clinic's zone."""
+    return babel_dates.format_datetime(
+        STORED, "medium", tzinfo=ZoneInfo(CLINIC_ZONE), locale=locale
+    )
+
+
+def _rows_of(body: str) -> list[str]:
+    start = body.index("</thead>")
+    return body[start : body.index("</table>", start)].split("<tr>")[1:]
+
+
+def _cells(row: str) -> dict[str, str]:
+    return dict(re.findall(r'<td class="col-(\w+)">(.*?)</td>', row, re.S))
+
+
+def _patient_filter_index(app, label: str) -> int:
+    with app.test_request_context():
+        view = next(
+            v for v in app.extensions["admin"][0]._views if getattr(v, "endpoint", "") == "patients"
+        )
+        return next(i for i, flt in enumerate(view._filters) if str(flt.name) == label)
+
+
+@pytest.fixture
+def clinic_zone(runtime):
+    runtime.config = runtime.config.with_overrides(timezone=CLINIC_ZONE)
+
+
+@pytest.fixture
+def stored_times(runtime, patient_id, clinic_zone):
+    """The patient's creation, its call and its create audit event all at STORED (UTC)."""
+    with runtime.transaction() as session:
+        session.execute(update(Patient).where(Patient.id == patient_id).values(created_at=STORED))
+        session.execute(
+            update(Interaction)
+            .where(Interaction.patient_id == patient_id)
+            .values(started_at=STORED)
+        )
+        session.execute(
+            update(AuditEvent)
+            .where(AuditEvent.patient_id == patient_id, AuditEvent.action == "create")
+            .values(occurred_at=STORED)
+        )
+    return patient_id
+
+
+def test_expected_text_is_the_local_time_not_utc():
+    # the test's own expectation: 04:30 on the 6th in the clinic, never 20:30 on the 5th
+    assert "4:30:00" in _expected("en") and "6" in _expected("en")
+    assert "4:30:00" in _expected("ru") and "20:30" not in _expected("ru")
+
+
+@pytest.mark.parametrize("locale", ["en", "ru", "id"])
+def test_patient_list_shows_created_at_in_clinic_zone_and_locale(
+    client, app, login_as, stored_times, locale
+):
+    login_as("crm_staff")
+    language = _patient_filter_index(app, "Language")
+    for path in (
+        f"/admin/patients/?lang={locale}",  # the prebuilt statement
+        f"/admin/patients/?lang={locale}&search=sudarsana",
+        f"/admin/patients/?lang={locale}&flt0_{language}=id",  # Flask-Admin's query
+    ):
+        (row,) = _rows_of(client.get(path).get_data(as_text=True))
+        assert _cells(row)["created_at"] == _expected(locale), path
+
+
+@pytest.mark.parametrize("locale", ["en", "ru"])
+@pytest.mark.parametrize(
+    ("role", "path", "column"),
+    [
+        ("crm_staff", "/admin/interactions/", "started_at"),
+        ("admin", "/admin/audit/", "occurred_at"),
+    ],
+)
+def test_model_lists_show_times_in_clinic_zone_and_locale(
+    client, login_as, stored_times, role, path, column, locale
+):
+    login_as(role)
+    body = client.get(f"{path}?lang={locale}").get_data(as_text=True)
+    shown = [_cells(row).get(column) for row in _rows_of(body)]
+    assert _expected(locale) in shown
+    assert not any(text and ("20:30" in text or "+00:00" in text) for text in shown), shown
+
+
+def test_export_writes_iso_8601_with_the_offset(client, login_as, stored_times):
+    login_as("crm_staff")
+    response = client.get("/admin/patients/export/csv/")
+    assert response.status_code == 200
+    (row,) = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert row["Created"] == "2026-03-06T04:30:00+08:00"
+    assert dt.datetime.fromisoformat(row["Created"]) == STORED
