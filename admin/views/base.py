@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 from flask import abort, current_app, g, redirect, request, session, url_for
 from flask_admin import BaseView, expose
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla import tools as sqla_tools
 from flask_admin.form import SecureForm
 from flask_admin.model import typefmt
 from flask_login import current_user
@@ -219,7 +220,9 @@ class CareLoopModelView(_AccessMixin, ModelView):
     Times are stored in UTC: every ``datetime`` cell of a list or details page is shown
     in the request's zone (the clinic's) and the viewer's locale, and exported as
     ISO 8601 with its offset, through the type formatters below (a subclass that sets
-    its own should start from ``LIST_TYPE_FORMATTERS`` and the others).
+    its own should start from ``LIST_TYPE_FORMATTERS`` and the others).  A sortable
+    column may sort on another attribute of the model: ``("display_name", "sort_name")``
+    in ``column_sortable_list`` sorts the ``display_name`` column by ``sort_name``.
     """
 
     form_base_class = SecureForm
@@ -235,6 +238,26 @@ class CareLoopModelView(_AccessMixin, ModelView):
     column_type_formatters = LIST_TYPE_FORMATTERS
     column_type_formatters_detail = DETAIL_TYPE_FORMATTERS
     column_type_formatters_export = EXPORT_TYPE_FORMATTERS
+
+    def get_sortable_columns(self) -> dict[Any, Any]:
+        """Flask-Admin's, keyed by the shown column's name for ``(name, attribute)`` entries.
+
+        Flask-Admin files ``("display_name", "sort_name")`` under ``sort_name`` (the
+        attribute's key) when the attribute is on the view's own model, so the
+        ``display_name`` header had no sort link and ``?sort=<its index>`` was ignored.
+        """
+        result = super().get_sortable_columns()
+        plain = {c for c in self.column_sortable_list or () if isinstance(c, str)}
+        for entry in self.column_sortable_list or ():
+            if not isinstance(entry, tuple) or not isinstance(entry[1], str):
+                continue
+            name, attribute = entry
+            column, path = sqla_tools.get_field_with_path(self.model, attribute)
+            key = getattr(column, "key", None)
+            if path or key is None or key == name or key not in result:
+                continue
+            result[name] = result[key] if key in plain else result.pop(key)
+        return result
 
     @property  # type: ignore[override]
     def column_display_actions(self) -> bool:
