@@ -108,6 +108,27 @@ def test_model_lists_show_times_in_clinic_zone_and_locale(
     assert not any(text and ("20:30" in text or "+00:00" in text) for text in shown), shown
 
 
+@pytest.mark.parametrize("locale", ["en", "ru"])
+def test_outbox_details_show_times_in_clinic_zone(
+    client, login_as, runtime, stored_times, monkeypatch, locale
+):
+    from core.messaging import outbox
+
+    monkeypatch.setattr(outbox, "send_to_broker", lambda jobs: 0)
+    with runtime.transaction() as session:
+        message = outbox.enqueue_message(session, stored_times, channel="sms", body="Hi")
+        message.created_at = STORED
+        message_id = message.id
+    login_as("crm_staff")
+    response = client.get(f"/admin/outbox/details/?id={message_id}&lang={locale}")
+    assert response.status_code == 200
+    body = response.get_data(as_text=True)
+    assert _expected(locale) in body
+    assert "20:30:00" not in body and "+00:00" not in body
+    listed = client.get(f"/admin/outbox/?lang={locale}").get_data(as_text=True)
+    assert _expected(locale) in listed
+
+
 def test_export_writes_iso_8601_with_the_offset(client, login_as, stored_times):
     login_as("crm_staff")
     response = client.get("/admin/patients/export/csv/")
