@@ -28,6 +28,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from core.pg_prepared import keep_prepared_statements
 from core.pinned import PinnedConnections
 
 NAMING_CONVENTION = {
@@ -113,7 +114,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    keep_prepared_statements(engine)  # read-only requests keep psycopg's prepared statements
+    return engine
 
 
 class Database:

@@ -25,8 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CompoundSelect, Dialect, Select
+from sqlalchemy import CompoundSelect, Dialect, Select, literal_column
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.visitors import replacement_traverse
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,49 @@ class _Compiled:
     processors: tuple[Callable[[Any], Any] | None, ...]
 
 
+def _with_inline_constants(statement: Any, parameters: tuple[str, ...], dialect: Dialect) -> Any:
+    """*statement* with its constants (limits, literal strings and flags) written into the SQL.
+
+    Left as bind parameters, a constant ``LIMIT`` makes PostgreSQL price the
+    prepared statement's generic plan for an unknown limit, find it dearer than
+    a plan for the actual values, and plan afresh on every run.  Only
+    *parameters* stay parameters.
+    """
+
+    def inline(element: Any) -> Any:
+        if (
+            isinstance(element, BindParameter)
+            and element.key not in parameters
+            and isinstance(element.value, int | str | bool)
+        ):
+            render = element.type.dialect_impl(dialect).literal_processor(dialect)
+            if render is not None:
+                return literal_column(render(element.value), element.type)
+        return None
+
+    return replacement_traverse(statement, {}, inline)
+
+
+def _same_width_int(dialect: Dialect, bind_type: Any) -> Callable[[Any], Any] | None:
+    """On psycopg, send an integer parameter as ``int8`` whatever its value.
+
+    psycopg sends a small ``int`` as ``int2`` and a larger one as ``int4``, and
+    keeps one prepared statement per parameter types: without this a query by
+    patient id was prepared (and planned) twice on every connection.
+    """
+    if dialect.driver != "psycopg":
+        return None
+    try:
+        python_type = bind_type.python_type
+    except NotImplementedError:
+        return None
+    if python_type is not int:
+        return None
+    from psycopg.types.numeric import Int8
+
+    return lambda value: value if value is None else Int8(value)
+
+
 class DriverQuery:
     """A Core ``select`` (or ``UNION``) with named bind parameters, run on the DBAPI cursor."""
 
@@ -52,7 +97,9 @@ class DriverQuery:
     def _compiled(self, dialect: Dialect) -> _Compiled:
         found = self._by_dialect.get(dialect.name)
         if found is None:
-            compiled = self.statement.compile(dialect=dialect)
+            compiled = _with_inline_constants(self.statement, self.parameters, dialect).compile(
+                dialect=dialect
+            )
             if compiled.post_compile_params or compiled.literal_execute_params:
                 raise ValueError(
                     "DriverQuery runs final SQL only: write IN (...) of constants as "
@@ -65,7 +112,7 @@ class DriverQuery:
             binders = {}
             for name in self.parameters:
                 bind_type = compiled.binds[name].type.dialect_impl(dialect)
-                binder = bind_type.bind_processor(dialect)
+                binder = bind_type.bind_processor(dialect) or _same_width_int(dialect, bind_type)
                 if binder is not None:
                     binders[name] = binder
             processors = tuple(

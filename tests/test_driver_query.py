@@ -71,3 +71,23 @@ def test_expanding_in_is_refused_with_a_hint(runtime):
     query = DriverQuery(select(Patient.id).where(Patient.sex.in_(["female", "male"])))
     with runtime.session() as s, pytest.raises(ValueError, match="or_"):
         query.rows(s)
+
+
+def test_constants_are_written_into_the_sql_and_escaped(runtime, actor):
+    """Limits and constant strings are part of the SQL (PostgreSQL's generic plan then fits
+    every run); only the named parameters stay parameters, and a quote stays a quote."""
+    with runtime.transaction() as s:
+        for given in ("Ana", "Budi", "Cahya"):
+            create_patient(s, PatientInput(given_name=given, family_name="O'Neil"), actor)
+    query = DriverQuery(
+        select(Patient.given_name)
+        .where(Patient.family_name == "O'Neil", Patient.given_name != bindparam("not_given"))
+        .order_by(Patient.given_name)
+        .limit(2),
+        "not_given",
+    )
+    with runtime.session() as s:
+        assert query.rows(s, not_given="Ana") == [("Budi",), ("Cahya",)]
+        sql = query._compiled(s.connection().dialect).sql
+    assert "'O''Neil'" in sql
+    assert "LIMIT 2" in sql

@@ -121,14 +121,14 @@ def test_first_page_read_by_the_caller_is_the_same_page(runtime, actor, limit):
     """A caller may read the first page's core rows in its own statement (the 360 page)."""
     from sqlalchemy import select, union_all
 
-    from core.services.timeline import CoreRow, first_page_branches, first_page_limit
+    from core.services.timeline import CoreRow, first_page_branches
 
     pid = _patient(runtime, actor)
     _fill_with_ties(runtime, actor, pid)
     with runtime.session() as s:
         expected = patient_timeline(s, runtime.plugins, pid, limit=limit)
-        statement = union_all(*(select(branch) for branch in first_page_branches()))
-        params = {"patient_id": pid, "limit": first_page_limit(limit)}
+        statement = union_all(*(select(branch) for branch in first_page_branches(limit)))
+        params = {"patient_id": pid}
         rows = [CoreRow(*row) for row in s.execute(statement, params)]
         page = patient_timeline(s, runtime.plugins, pid, limit=limit, core_rows=rows)
         assert page == expected

@@ -97,7 +97,6 @@ from core.services.timeline import (
     CoreRow,
     TimelineCursor,
     first_page_branches,
-    first_page_limit,
     patient_timeline,
 )
 
@@ -236,7 +235,7 @@ def _page_lists(with_timeline: bool) -> Any:
         ),
     ]
     if with_timeline:
-        for branch in first_page_branches():
+        for branch in first_page_branches(TIMELINE_PAGE):
             entries = branch.c
             branches.append(
                 select(
@@ -260,8 +259,8 @@ def _page_lists(with_timeline: bool) -> Any:
 # run on the driver's cursor (SQLAlchemy's per-execution work costs as much as the query)
 #: the record and its lists (a later timeline page is read by patient_timeline)
 _PAGE_LISTS = DriverQuery(_page_lists(with_timeline=False), "patient_id")
-#: the same and the timeline's first page (bind parameter ``limit``: first_page_limit)
-_PAGE_WITH_TIMELINE = DriverQuery(_page_lists(with_timeline=True), "patient_id", "limit")
+#: the same and the timeline's first page (of ``TIMELINE_PAGE`` entries)
+_PAGE_WITH_TIMELINE = DriverQuery(_page_lists(with_timeline=True), "patient_id")
 
 
 class _Record(NamedTuple):
@@ -341,14 +340,14 @@ class _Lists:
     timeline: list[CoreRow] | None = None
 
     @classmethod
-    def read(cls, session: Session, patient_id: int, timeline_limit: int | None = None) -> _Lists:
-        """The record and its lists; with *timeline_limit*, the timeline's first page too."""
+    def read(cls, session: Session, patient_id: int, with_timeline: bool = False) -> _Lists:
+        """The record and its lists; *with_timeline*, the timeline's first page too."""
         found = cls()
-        if timeline_limit is None:
+        if not with_timeline:
             rows = _PAGE_LISTS.rows(session, patient_id=patient_id)
         else:
             found.timeline = timeline = []
-            rows = _PAGE_WITH_TIMELINE.rows(session, patient_id=patient_id, limit=timeline_limit)
+            rows = _PAGE_WITH_TIMELINE.rows(session, patient_id=patient_id)
         # columns: list, id, at, a, b, c, d, e, flag, f, g, h, i, j, n, day
         for which, id_, at, a, b, c, d, e, flag, f, g, h, i, j, n, day in rows:
             if which in _TIMELINE_KINDS:
@@ -699,8 +698,7 @@ class PatientRecordView(CareLoopView):
         rendered = _rendered()
         session = db_session()
         # one statement: the record, its lists and (no ``before``) the timeline's first page
-        timeline_limit = None if before else first_page_limit(TIMELINE_PAGE)
-        lists = _Lists.read(session, patient_id, timeline_limit)
+        lists = _Lists.read(session, patient_id, with_timeline=before is None)
         patient = lists.record
         if patient is None:
             abort(404)

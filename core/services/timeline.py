@@ -276,13 +276,13 @@ class CoreRow(NamedTuple):
     purpose: str | None
 
 
-def first_page_branches() -> list[Any]:
+def first_page_branches(limit: int) -> list[Any]:
     """The first page's core rows as subqueries, for a caller reading them in its own
-    statement (one round trip for a page that reads more): bind parameters
-    ``patient_id`` and ``limit`` (give :func:`first_page_limit`), columns as
-    :class:`CoreRow`.  Pass the rows to :func:`patient_timeline` as ``core_rows``.
+    statement (one round trip for a page that reads more), for a page of *limit*
+    entries: bind parameter ``patient_id``, columns as :class:`CoreRow`.  Pass the
+    rows to :func:`patient_timeline` as ``core_rows``.
     """
-    return _core_branches(bindparam("patient_id"), None, bindparam("limit"))
+    return _core_branches(bindparam("patient_id"), None, first_page_limit(limit))
 
 
 def first_page_limit(limit: int) -> int:
@@ -373,8 +373,7 @@ def patient_timeline(
     entries).  Raises :class:`ValidationError` for a malformed cursor.
 
     *core_rows*: the first page's core rows, read by the caller with
-    :func:`first_page_branches` and ``limit=first_page_limit(limit)`` (only
-    without *before*).
+    ``first_page_branches(limit)`` (only without *before*).
     """
     limit = max(1, min(limit, MAX_PAGE))
     key = _cursor_key(before)
