@@ -6,138 +6,203 @@ answers with the matching patients' summaries (name, MRN, next appointment, last
 interactions) and, when exactly one patient matches, logs the inbound call on
 their timeline.  Unset token: the endpoint does not exist (404).  The work is
 :func:`core.services.screen_pop.inbound_call` (one statement on PostgreSQL).
+
+Errors answer JSON too: ``{"error": "unauthorised"}`` (401), a bad body (400),
+an unknown path (404), another method (405), a body over 64 KiB (413), and a
+failure of ours (500, logged without the request's content).
 """
 
 from __future__ import annotations
 
 import hmac
+import json
+import logging
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
-
-from flask import Blueprint, Flask, abort, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException
 
 from core.audit import Actor
 from core.errors import InvalidPhoneNumber
 from core.services.screen_pop import inbound_call as screen_pop
 
 if TYPE_CHECKING:
+    from flask import Flask
+
     from core.runtime import CareLoop
+
+log = logging.getLogger(__name__)
 
 #: where :func:`admin.app.create_app` mounts :func:`create_api_app`
 MOUNT = "/api"
+#: the largest request body read (a screen pop's is about a hundred bytes)
+MAX_BODY = 64 * 1024
 
-bp = Blueprint("api", __name__)
+StartResponse = Callable[..., Any]
+Answer = tuple[int, dict[str, Any]]
+
+_REASONS = {
+    200: "200 OK",
+    400: "400 Bad Request",
+    401: "401 Unauthorized",
+    404: "404 Not Found",
+    405: "405 Method Not Allowed",
+    413: "413 Content Too Large",
+    500: "500 Internal Server Error",
+}
+_HEADERS = [
+    ("Content-Type", "application/json"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Cache-Control", "no-store"),  # answers carry patient data
+]
 
 
-def create_api_app(runtime: CareLoop, back_office: Flask) -> Flask:
-    """The machine API as a small Flask app of its own, mounted at :data:`MOUNT`.
+class _BadRequest(Exception):
+    """An answer other than 200, raised from deep in the request's handling."""
 
-    A telephony system calls it on every ring with a bearer token.  Nothing
-    of the back office applies to such a call (cookie session, sign-in, CSRF,
-    language negotiation, templates), so none of it runs: a request pays for
-    Flask's routing and its own work only.  *back_office* is the app it sits
+    def __init__(self, status: int, error: str) -> None:
+        super().__init__(error)
+        self.status, self.error = status, error
+
+
+def create_api_app(runtime: CareLoop, back_office: Flask) -> TelephonyAPI:
+    """The machine API, a WSGI application of its own mounted at :data:`MOUNT`."""
+    return TelephonyAPI(runtime, back_office)
+
+
+class TelephonyAPI:
+    """The machine API as a plain WSGI application.
+
+    A telephony system calls it on every ring of every line, with a bearer
+    token and a small JSON body.  Nothing of the back office applies to such a
+    call (cookie session, sign-in, CSRF, language negotiation, templates), and a
+    web framework's request and response objects would cost as much as the
+    screen pop's own Python work, so it reads the WSGI environ itself: one
+    route, one method, JSON in and out.  *back_office* is the Flask app it sits
     beside: the answers link to its pages.
     """
-    app = Flask("careloop.api")
-    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
-    app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["careloop"] = runtime
-    app.extensions["careloop.back_office_links"] = _BackOfficeLinks(back_office)
-    app.register_blueprint(bp)
-    warm_up = back_office.extensions.get("careloop_gc_warm_up")
 
-    @app.after_request
-    def headers(response: Any) -> Any:
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Cache-Control"] = "no-store"  # answers carry patient data
-        return response
+    def __init__(self, runtime: CareLoop, back_office: Flask) -> None:
+        self.runtime = runtime
+        self.links = _BackOfficeLinks(back_office)
+        self.routes: dict[str, Callable[[dict[str, Any]], Answer]] = {
+            "/telephony/inbound-call": self.inbound_call,
+        }
+        self._warm_up = back_office.extensions.get("careloop_gc_warm_up")
 
-    @app.errorhandler(HTTPException)
-    def as_json(error: HTTPException) -> Any:
-        return jsonify(error=(error.name or "error").lower()), error.code
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        headers = list(_HEADERS)
+        try:
+            status, answer = self._answer(environ, headers)
+        except Exception:  # a machine gets JSON, the log gets the trace
+            log.exception("telephony API: %s failed", environ.get("PATH_INFO"))
+            status, answer = 500, {"error": "internal server error"}
+        finally:
+            if self._warm_up is not None:
+                self._warm_up.tick()  # see core.gc_tuning
+        body = json.dumps(answer, separators=(",", ":")).encode()
+        headers.append(("Content-Length", str(len(body))))
+        start_response(_REASONS[status], headers)
+        return [body]
 
-    if warm_up is not None:
+    def _answer(self, environ: dict[str, Any], headers: list[tuple[str, str]]) -> Answer:
+        route = self.routes.get(environ.get("PATH_INFO", ""))
+        if route is None or not self.runtime.config.telephony_token:
+            return 404, {"error": "not found"}
+        if environ.get("REQUEST_METHOD") != "POST":
+            headers.append(("Allow", "POST"))
+            return 405, {"error": "method not allowed"}
+        try:
+            return route(environ)
+        except _BadRequest as refused:
+            return refused.status, {"error": refused.error}
 
-        @app.teardown_request
-        def count_for_gc_freeze(_error: BaseException | None) -> None:
-            warm_up.tick()  # see core.gc_tuning
+    # -- the routes ---------------------------------------------------------
 
-    return app
+    def inbound_call(self, environ: dict[str, Any]) -> Answer:
+        """Who is calling?  Summaries of the matching patients; logs the call on a single match."""
+        if not self._authorised(environ):
+            return 401, {"error": "unauthorised"}
+        payload = _json_object(environ)
+        caller = str(payload.get("caller") or "").strip()
+        if not caller:
+            return 400, {"error": "caller is required"}
+        try:
+            pop = screen_pop(
+                self.runtime,
+                caller,
+                actor=Actor(label="telephony", ip_address=environ.get("REMOTE_ADDR")),
+                dialled=str(payload.get("dialled") or "").strip(),
+                call_id=str(payload.get("call_id") or "") or None,
+            )
+        except InvalidPhoneNumber:
+            return 400, {"error": "caller is not a phone number"}
+        root = environ.get("SCRIPT_NAME", "").removesuffix(MOUNT)
+        patients = [
+            {
+                "id": patient.id,
+                "name": patient.name,
+                "mrn": patient.mrn,
+                "preferred_language": patient.preferred_language,
+                "next_appointment": patient.next_appointment,
+                "last_interactions": patient.last_interactions,
+                "url": self.links.record_url(root, patient.id),
+            }
+            for patient in pop.patients
+        ]
+        return 200, {
+            "matched": pop.matched,
+            "patients": patients,
+            "interaction_id": pop.interaction_id,
+            "screen_pop_url": self.links.lookup_url(root, caller),
+        }
+
+    def _authorised(self, environ: dict[str, Any]) -> bool:
+        token = self.runtime.config.telephony_token
+        scheme, _sep, given = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+        if not token or scheme.lower() != "bearer":
+            return False
+        return hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def _json_object(environ: dict[str, Any]) -> dict[str, Any]:
+    """The request's JSON object body, or :class:`_BadRequest` (400, or 413 when too big)."""
+    mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise _BadRequest(400, "expected a JSON object")
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise _BadRequest(400, "expected a JSON object") from None
+    if length > MAX_BODY:
+        raise _BadRequest(413, "request entity too large")
+    stream = environ["wsgi.input"]
+    if length:
+        raw = stream.read(length)
+    elif environ.get("wsgi.input_terminated"):  # chunked: the server marks the end
+        raw = stream.read(MAX_BODY + 1)
+        if len(raw) > MAX_BODY:
+            raise _BadRequest(413, "request entity too large")
+    else:
+        raw = b""
+    try:
+        payload = json.loads(raw)
+    except ValueError:  # includes undecodable bytes
+        raise _BadRequest(400, "expected a JSON object") from None
+    if not isinstance(payload, dict):
+        raise _BadRequest(400, "expected a JSON object")
+    return payload
 
 
 class _BackOfficeLinks:
-    """Paths of back-office pages, built once from its URL map, under this request's root."""
+    """Paths of back-office pages, built once from its URL map, under a request's root."""
 
     def __init__(self, back_office: Flask) -> None:
         urls = back_office.url_map.bind("")
         self.record = urls.build("patient.record", {"patient_id": 0})[:-1]
         self.lookup = urls.build("lookup.index")
 
-    @staticmethod
-    def _root() -> str:
-        # the API's own root is <back office root>/api
-        return request.script_root.removesuffix(MOUNT)
+    def record_url(self, root: str, patient_id: int) -> str:
+        return f"{root}{self.record}{int(patient_id)}"
 
-    def record_url(self, patient_id: int) -> str:
-        return f"{self._root()}{self.record}{int(patient_id)}"
-
-    def lookup_url(self, phone: str) -> str:
-        return f"{self._root()}{self.lookup}?{urlencode({'phone': phone})}"
-
-
-def _runtime() -> CareLoop:
-    return current_app.extensions["careloop"]
-
-
-def _authorised() -> bool:
-    token = _runtime().config.telephony_token
-    if not token:
-        abort(404)
-    header = request.headers.get("Authorization", "")
-    scheme, _sep, given = header.partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    return hmac.compare_digest(given.strip().encode(), token.encode())
-
-
-@bp.post("/telephony/inbound-call")
-def inbound_call() -> Any:
-    """Who is calling?  Summaries of the matching patients; logs the call on a single match."""
-    if not _authorised():
-        return jsonify(error="unauthorised"), 401
-    payload = request.get_json(silent=True)
-    if not isinstance(payload, dict):
-        return jsonify(error="expected a JSON object"), 400
-    caller = str(payload.get("caller") or "").strip()
-    if not caller:
-        return jsonify(error="caller is required"), 400
-    try:
-        pop = screen_pop(
-            _runtime(),
-            caller,
-            actor=Actor(label="telephony", ip_address=request.remote_addr),
-            dialled=str(payload.get("dialled") or "").strip(),
-            call_id=str(payload.get("call_id") or "") or None,
-        )
-    except InvalidPhoneNumber:
-        return jsonify(error="caller is not a phone number"), 400
-    links: _BackOfficeLinks = current_app.extensions["careloop.back_office_links"]
-    patients = [
-        {
-            "id": patient.id,
-            "name": patient.name,
-            "mrn": patient.mrn,
-            "preferred_language": patient.preferred_language,
-            "next_appointment": patient.next_appointment,
-            "last_interactions": patient.last_interactions,
-            "url": links.record_url(patient.id),
-        }
-        for patient in pop.patients
-    ]
-    return jsonify(
-        matched=pop.matched,
-        patients=patients,
-        interaction_id=pop.interaction_id,
-        screen_pop_url=links.lookup_url(caller),
-    )
+    def lookup_url(self, root: str, phone: str) -> str:
+        return f"{root}{self.lookup}?{urlencode({'phone': phone})}"

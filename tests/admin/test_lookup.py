@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from sqlalchemy import select
@@ -90,6 +91,49 @@ def test_telephony_needs_the_token(client, patient_id, runtime):
             ).all()
             == []
         )
+
+
+def test_telephony_refuses_bodies_it_cannot_read_with_json_errors(client, patient_id):
+    auth = {"Authorization": f"Bearer {TELEPHONY_TOKEN}"}
+    url = "/api/telephony/inbound-call"
+    cases = [
+        (client.post(url, data="caller=0812", headers=auth), 400),  # a form, not JSON
+        (client.post(url, data="{not json", content_type="application/json", headers=auth), 400),
+        (client.post(url, data=b"\xff\xfe", content_type="application/json", headers=auth), 400),
+        (client.post(url, json=["0812 3456 7890"], headers=auth), 400),
+        (client.post(url, json={"dialled": "0361"}, headers=auth), 400),
+        (client.post(url, json={"caller": "12"}, headers=auth), 400),
+        (client.post(url, json={"caller": "0812", "pad": "x" * 70_000}, headers=auth), 413),
+    ]
+    for response, status in cases:
+        assert response.status_code == status
+        assert response.is_json and set(response.get_json()) == {"error"}
+        assert response.headers["Cache-Control"] == "no-store"
+    assert cases[5][0].get_json() == {"error": "caller is not a phone number"}
+    # the caller's own content type parameters are fine
+    fine = client.post(
+        url,
+        data=json.dumps({"caller": "0812 3456 7890"}),
+        content_type="application/json; charset=utf-8",
+        headers=auth,
+    )
+    assert fine.status_code == 200 and fine.get_json()["matched"] == 1
+
+
+def test_telephony_failure_answers_json_and_logs_no_request_content(
+    client, patient_id, monkeypatch, caplog
+):
+    import admin.api
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(admin.api, "screen_pop", broken)
+    response = _call(client, caller="0812 3456 7890", call_id="pbx-secret-9")
+    assert response.status_code == 500
+    assert response.get_json() == {"error": "internal server error"}
+    assert "database went away" in caplog.text  # the trace is logged...
+    assert "0812" not in caplog.text and "pbx-secret-9" not in caplog.text  # ...not the call
 
 
 def test_telephony_is_off_without_a_configured_token(client, runtime):
