@@ -51,6 +51,8 @@ class Config:
     plugin_state_ttl: float = 1.0
     import_workers: int = 0
     telephony_token: str = field(default="", repr=False)
+    #: a 360 page view and a ringing call wait for their audit events to reach the disk
+    durable_view_audit: bool = False
     # messaging: outbox, policy and workers (core/messaging)
     channel_mode: str = "console"
     channel_order: tuple[str, ...] = ("whatsapp", "sms", "email")
@@ -100,6 +102,7 @@ class Config:
         "CARELOOP_PLUGIN_STATE_TTL": "plugin_state_ttl",
         "CARELOOP_IMPORT_WORKERS": "import_workers",
         "CARELOOP_TELEPHONY_TOKEN": "telephony_token",
+        "CARELOOP_DURABLE_VIEW_AUDIT": "durable_view_audit",
         "CARELOOP_CHANNEL_MODE": "channel_mode",
         "CARELOOP_CHANNEL_ORDER": "channel_order",
         "CARELOOP_QUIET_HOURS": "quiet_hours",

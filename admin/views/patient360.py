@@ -74,7 +74,7 @@ from admin.views.base import (
     db_session,
     get_runtime,
 )
-from core.audit import record_views
+from core.audit import record_page_view
 from core.driver_query import DriverQuery
 from core.errors import CareLoopError, PatientNotFound, ValidationError
 from core.i18n import current_locale, translations
@@ -741,8 +741,9 @@ class PatientRecordView(CareLoopView):
             "before": before,
         }
         # the audit event of this view, written with everything read (one transaction):
-        # committed before the page is rendered, so nothing is shown unrecorded
-        record_views(session, current_actor(), [patient_id])
+        # committed before the page is rendered, so nothing is shown unrecorded (the commit
+        # does not wait for the disk unless CARELOOP_DURABLE_VIEW_AUDIT: record_page_view)
+        record_page_view(session, current_actor(), [patient_id])
         session.commit()
         return self.render("careloop/patient360.html", _=_page_gettext(rendered), **context)
 

@@ -14,9 +14,10 @@ It runs on every ring of every line, so on PostgreSQL it is **one statement**:
 data-modifying CTEs insert the call and the audit events while the same
 statement reads the summaries, in its own implicit transaction (one round
 trip instead of nine).  That transaction does not wait for its WAL flush
-(``synchronous_commit`` off, local to it): after a crash of the database
-*server* the last fraction of a second of ringing-call records and their audit
-events may be missing; what is stored stays consistent.  On SQLite (the
+(``synchronous_commit`` off, local to it; ``CARELOOP_DURABLE_VIEW_AUDIT=1``
+makes it wait): after a crash of the database *server* the last fraction of a
+second of ringing-call records and their audit events may be missing; what is
+stored stays consistent.  On SQLite (the
 embedded mode, in-process, no round trips) the same steps run one after
 another through the ordinary services.  ``tests/admin/test_lookup.py`` runs
 the same assertions on both.
@@ -215,7 +216,7 @@ WITH matches AS (
     FROM shown
 )
 SELECT (SELECT count(*) FROM matches), coalesce((SELECT id FROM logged), (SELECT id FROM earlier)),
-       (SELECT count(*) FROM logged) = 1, set_config('synchronous_commit', 'off', true),
+       (SELECT count(*) FROM logged) = 1, set_config('synchronous_commit', %(commit_mode)s, true),
        s.id, s.display_name, s.mrn, s.preferred_language,
        x.source, x.id, x.at, x.a, x.b, x.kind, x.subject, x.outcome
 FROM (SELECT 1) AS always
@@ -259,6 +260,7 @@ def _in_one_statement(
         "staff_user_id": actor.staff_user_id,
         "actor": actor.label,
         "ip": actor.ip_address,
+        "commit_mode": "on" if runtime.config.durable_view_audit else "off",
     }
 
     def run(connection: Any) -> list[tuple[Any, ...]]:
