@@ -136,6 +136,70 @@ def _datetime_pattern(format: str, locale: str) -> str:
     return combined.replace("{0}", _time_pattern(format, locale)).replace("{1}", date_pattern)
 
 
+#: a field of a parsed Babel pattern (``%(MMM)s``)
+_PATTERN_FIELD = re.compile(r"%\((\w+)\)s")
+#: sample values for fields that depend on one small key only (names of months, days,
+#: am/pm): Babel answers once per key, the page looks the answer up
+_MONTHS = [dt.date(2001, month, 1) for month in range(1, 13)]
+_WEEKDAYS = [dt.date(2001, 1, 1 + day) for day in range(7)]  # Monday first, as weekday()
+_HALVES = [dt.time(1), dt.time(13)]
+
+Field = Callable[[Any, Any], str]
+
+
+def _field(name: str, loc: Locale) -> Field:
+    """One field of a pattern as a function of ``(value, reference_date)``: Babel's
+    :class:`~babel.dates.DateTimeFormat` text, computed without it where that is simple."""
+    char, num = name[0], len(name)
+    if char in "dHms" or (char == "M" and num <= 2):
+        attribute = {"d": "day", "H": "hour", "m": "minute", "s": "second", "M": "month"}[char]
+        return lambda value, _ref: f"{getattr(value, attribute):0{num}d}"
+    if char == "h":
+        return lambda value, _ref: f"{value.hour % 12 or 12:0{num}d}"
+    if char == "y":
+        if num == 2:
+            return lambda value, _ref: f"{value.year:02d}"[-2:]
+        return lambda value, _ref: f"{value.year:0{num}d}"
+    if char in "ML":
+        months = [babel_dates.DateTimeFormat(day, loc)[name] for day in _MONTHS]
+        return lambda value, _ref: months[value.month - 1]
+    if char in "Eec":
+        weekdays = [babel_dates.DateTimeFormat(day, loc)[name] for day in _WEEKDAYS]
+        return lambda value, _ref: weekdays[value.weekday()]
+    if char == "a":
+        halves = [babel_dates.DateTimeFormat(time, loc)[name] for time in _HALVES]
+        return lambda value, _ref: halves[value.hour >= 12]
+    # anything else (eras, weeks, zones, flexible day periods): Babel each time
+    return lambda value, ref: babel_dates.DateTimeFormat(value, loc, ref)[name]
+
+
+def _compiled(pattern: babel_dates.DateTimePattern, loc: Locale) -> Callable[..., str]:
+    """``pattern.apply(value, loc, reference_date)`` with each field resolved once.
+
+    Babel's ``apply`` builds a formatter object and dispatches on every field's
+    letter for every value; a page of times spent most of its formatting there.
+    """
+    pieces: list[str | Field] = []
+    at = 0
+    for match in _PATTERN_FIELD.finditer(pattern.format):
+        if match.start() > at:
+            pieces.append(pattern.format[at : match.start()].replace("%%", "%"))
+        pieces.append(_field(match.group(1), loc))
+        at = match.end()
+    if at < len(pattern.format):
+        pieces.append(pattern.format[at:].replace("%%", "%"))
+    parts = tuple(pieces)
+
+    def apply(value: Any, reference_date: Any = None) -> str:
+        if isinstance(value, dt.datetime | dt.time) and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)  # as Babel's own formatter does
+        return "".join(
+            part if isinstance(part, str) else part(value, reference_date) for part in parts
+        )
+
+    return apply
+
+
 @functools.lru_cache(maxsize=256)
 def _datetime_formatter(format: str, locale: str) -> Callable[[dt.datetime], str]:
     """*format* in *locale* as a function of an aware local time, its patterns parsed once.
@@ -146,17 +210,20 @@ def _datetime_formatter(format: str, locale: str) -> Callable[[dt.datetime], str
     loc = Locale.parse(locale)
     pattern = _datetime_pattern(format, locale)
     if pattern not in _NAMED_FORMATS:
-        compiled = babel_dates.parse_pattern(pattern)
-        return lambda value: compiled.apply(value, loc)
+        return _compiled(babel_dates.parse_pattern(pattern), loc)
     # a named format: the locale's "{1}, {0}" with its date and its time patterns
     combined = babel_dates.get_datetime_format(pattern, locale=loc).replace("'", "")
-    time_part = babel_dates.parse_pattern(babel_dates.get_time_format(pattern, locale=loc))
-    date_part = babel_dates.parse_pattern(babel_dates.get_date_format(pattern, locale=loc))
+    time_part = _compiled(
+        babel_dates.parse_pattern(babel_dates.get_time_format(pattern, locale=loc)), loc
+    )
+    date_part = _compiled(
+        babel_dates.parse_pattern(babel_dates.get_date_format(pattern, locale=loc)), loc
+    )
 
     def named(value: dt.datetime) -> str:
         day = value.date()
-        clock = time_part.apply(value.timetz(), loc, reference_date=day)
-        return combined.replace("{0}", clock).replace("{1}", date_part.apply(day, loc))
+        clock = time_part(value.timetz(), day)
+        return combined.replace("{0}", clock).replace("{1}", date_part(day))
 
     return named
 

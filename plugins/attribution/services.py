@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, exists, insert, literal, select, true, update
 from sqlalchemy.orm import Session
 
+from core.driver_query import DriverQuery
 from core.models import Interaction, Patient
 from core.timeline import TimelineEntry
 from plugins.attribution.models import Touchpoint
@@ -101,17 +102,20 @@ def _touchpoints_page(before: bool) -> Select[Any]:
     return query.order_by(Touchpoint.occurred_at.desc()).limit(bindparam("limit"))
 
 
-#: built once: the 360 page asks for every page of every timeline
-_TOUCHPOINTS = {before: _touchpoints_page(before) for before in (False, True)}
+#: built once, run on the driver's cursor: the 360 page asks for every page of every timeline
+_TOUCHPOINTS = {
+    False: DriverQuery(_touchpoints_page(before=False), "patient_id", "limit"),
+    True: DriverQuery(_touchpoints_page(before=True), "patient_id", "before", "limit"),
+}
 
 
 def timeline_entries(
     session: Session, patient_id: int, before: dt.datetime | None, limit: int
 ) -> list[TimelineEntry]:
-    rows = session.execute(
-        _TOUCHPOINTS[before is not None],
-        {"patient_id": patient_id, "before": before, "limit": limit},
-    )
+    if before is None:
+        rows = _TOUCHPOINTS[False].rows(session, patient_id=patient_id, limit=limit)
+    else:
+        rows = _TOUCHPOINTS[True].rows(session, patient_id=patient_id, before=before, limit=limit)
     return [
         TimelineEntry(
             occurred_at=occurred_at,

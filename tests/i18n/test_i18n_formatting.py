@@ -91,6 +91,35 @@ def test_datetime_patterns_parsed_once_give_babels_text(locale: str) -> None:
         )
 
 
+@pytest.mark.parametrize("locale", i18n.SUPPORTED_LOCALES)
+def test_compiled_fields_give_babels_text_for_every_hour_month_and_weekday(locale: str) -> None:
+    """The formatter resolves month and weekday names and am/pm once per locale: the text
+    must stay Babel's for each of them, and for the fields it leaves to Babel."""
+    from babel import dates as babel_dates
+
+    moments = [dt.datetime(2005, 1, 1, hour, 7, 9, tzinfo=dt.UTC) for hour in range(24)]
+    moments += [dt.datetime(2026, month, 10 + month, 12, tzinfo=dt.UTC) for month in range(1, 13)]
+    moments += [dt.datetime(1999, 12, 31, 23, 59, 59, tzinfo=dt.UTC)]
+    patterns = (
+        "short",
+        "medium",
+        "long",
+        "full",
+        "EEEE, d MMMM yyyy 'at' h:mm a",
+        "E d LLL yy, HH:mm:ss aaaa G",
+        "MMMMM EEEEE w D Q zzzz x '%' K k",
+    )
+    for zone in ("Asia/Makassar", "Europe/Kyiv"):
+        for fmt in patterns:
+            for moment in moments:
+                local = formatting.to_local(moment, zone)
+                pattern = formatting._datetime_pattern(fmt, locale)
+                expected = babel_dates.format_datetime(
+                    local, pattern, tzinfo=local.tzinfo, locale=locale
+                )
+                assert formatting.format_datetime(moment, fmt, zone, locale) == expected
+
+
 def test_patient_zone_beats_clinic_zone() -> None:
     config = Config.from_env({}, timezone="Asia/Jakarta")
     patient = SimpleNamespace(time_zone="Asia/Makassar")
