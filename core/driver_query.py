@@ -7,7 +7,10 @@ compiled once per dialect; each call then hands the cached SQL string to the
 DBAPI cursor of the session's own connection (so it runs inside the session's
 transaction) and applies the columns' result processors itself, which keeps
 types such as ``Date`` on SQLite and :class:`core.db.UTCDateTime` right.
-On PostgreSQL psycopg prepares the repeated statement on the server by itself.
+On PostgreSQL psycopg prepares the repeated statement on the server by itself
+(and keeps it across read-only transactions: :mod:`core.pg_prepared`); the
+statement's constants are written into its SQL and integers are sent as
+``int8``, so one generic plan serves every call.
 
 What it skips: SQLAlchemy's engine events (statement logging or tracing
 hooks) and its error wrapping — a failure surfaces as the driver's own
