@@ -9,8 +9,8 @@ transaction) and applies the columns' result processors itself, which keeps
 types such as ``Date`` on SQLite and :class:`core.db.UTCDateTime` right.
 On PostgreSQL psycopg prepares the repeated statement on the server by itself
 (and keeps it across read-only transactions: :mod:`core.pg_prepared`); the
-statement's constants are written into its SQL and integers are sent as
-``int8``, so one generic plan serves every call.
+statement's numeric constants are written into its SQL and integers are sent
+as ``int8``, so one generic plan serves every call.
 
 What it skips: SQLAlchemy's engine events (statement logging or tracing
 hooks) and its error wrapping — a failure surfaces as the driver's own
@@ -47,19 +47,20 @@ class _Compiled:
 
 
 def _with_inline_constants(statement: Any, parameters: tuple[str, ...], dialect: Dialect) -> Any:
-    """*statement* with its constants (limits, literal strings and flags) written into the SQL.
+    """*statement* with its numeric constants (limits, flags) written into the SQL.
 
     Left as bind parameters, a constant ``LIMIT`` makes PostgreSQL price the
     prepared statement's generic plan for an unknown limit, find it dearer than
     a plan for the actual values, and plan afresh on every run.  Only
-    *parameters* stay parameters.
+    *parameters* stay parameters.  Strings stay parameters too: a literal's
+    quoting and the driver's ``%`` escaping are not worth the risk.
     """
 
     def inline(element: Any) -> Any:
         if (
             isinstance(element, BindParameter)
             and element.key not in parameters
-            and isinstance(element.value, int | str | bool)
+            and isinstance(element.value, int)  # bool is an int too
         ):
             render = element.type.dialect_impl(dialect).literal_processor(dialect)
             if render is not None:

@@ -73,15 +73,16 @@ def test_expanding_in_is_refused_with_a_hint(runtime):
         query.rows(s)
 
 
-def test_constants_are_written_into_the_sql_and_escaped(runtime, actor):
-    """Limits and constant strings are part of the SQL (PostgreSQL's generic plan then fits
-    every run); only the named parameters stay parameters, and a quote stays a quote."""
+def test_numeric_constants_are_written_into_the_sql_strings_stay_parameters(runtime, actor):
+    """Limits are part of the SQL (PostgreSQL's generic plan then fits every run); constant
+    strings stay parameters, so a quote or a percent sign means what it says."""
     with runtime.transaction() as s:
         for given in ("Ana", "Budi", "Cahya"):
-            create_patient(s, PatientInput(given_name=given, family_name="O'Neil"), actor)
+            create_patient(s, PatientInput(given_name=given, family_name="O'Neil 50%"), actor)
+        create_patient(s, PatientInput(given_name="Dian", family_name="O'Neil 50%%"), actor)
     query = DriverQuery(
         select(Patient.given_name)
-        .where(Patient.family_name == "O'Neil", Patient.given_name != bindparam("not_given"))
+        .where(Patient.family_name == "O'Neil 50%", Patient.given_name != bindparam("not_given"))
         .order_by(Patient.given_name)
         .limit(2),
         "not_given",
@@ -89,5 +90,5 @@ def test_constants_are_written_into_the_sql_and_escaped(runtime, actor):
     with runtime.session() as s:
         assert query.rows(s, not_given="Ana") == [("Budi",), ("Cahya",)]
         sql = query._compiled(s.connection().dialect).sql
-    assert "'O''Neil'" in sql
+    assert "O'Neil" not in sql and "O''Neil" not in sql
     assert "LIMIT 2" in sql
