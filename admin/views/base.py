@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 from admin.export import iso_datetime
 from admin.i18n import current_timezone, request_datetime_formatter
 from admin.roles import Perm, allowed
+from admin.views.time_filters import ZonedFilterConverter, zoned_filter
 from core.audit import Actor, record
 from core.runtime import CareLoop
 
@@ -220,7 +221,8 @@ class CareLoopModelView(_AccessMixin, ModelView):
     Times are stored in UTC: every ``datetime`` cell of a list or details page is shown
     in the request's zone (the clinic's) and the viewer's locale, and exported as
     ISO 8601 with its offset, through the type formatters below (a subclass that sets
-    its own should start from ``LIST_TYPE_FORMATTERS`` and the others).  A sortable
+    its own should start from ``LIST_TYPE_FORMATTERS`` and the others).  A time typed
+    into a list's datetime filter is read in the same zone (:meth:`get_filters`).  A sortable
     column may sort on another attribute of the model: ``("display_name", "sort_name")``
     in ``column_sortable_list`` sorts the ``display_name`` column by ``sort_name``.
     """
@@ -238,6 +240,17 @@ class CareLoopModelView(_AccessMixin, ModelView):
     column_type_formatters = LIST_TYPE_FORMATTERS
     column_type_formatters_detail = DETAIL_TYPE_FORMATTERS
     column_type_formatters_export = EXPORT_TYPE_FORMATTERS
+    #: a filter named by a UTC time column reads typed times in the request's zone
+    filter_converter = ZonedFilterConverter()
+
+    def get_filters(self) -> list[Any] | None:
+        """Flask-Admin's, each time filter reading what is typed in the request's zone.
+
+        Filters written out in ``column_filters`` (``DateTimeGreaterFilter(...)``) as well
+        as those derived from column names: see :mod:`admin.views.time_filters`.
+        """
+        filters = super().get_filters()
+        return None if filters is None else [zoned_filter(flt) for flt in filters]
 
     def get_sortable_columns(self) -> dict[Any, Any]:
         """Flask-Admin's, keyed by the shown column's name for ``(name, attribute)`` entries.
