@@ -55,6 +55,7 @@ class AuditView(CareLoopModelView):
     column_filters = (
         f.DateTimeGreaterFilter(AuditEvent.occurred_at, lazy_gettext("After")),
         f.DateTimeSmallerFilter(AuditEvent.occurred_at, lazy_gettext("Before")),
+        f.DateTimeBetweenFilter(AuditEvent.occurred_at, lazy_gettext("When")),
         "actor",
         "staff_user_id",
         "action",

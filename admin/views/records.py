@@ -52,6 +52,7 @@ class InteractionListView(CareLoopModelView):
         "patient_id",
         f.DateTimeGreaterFilter(Interaction.started_at, lazy_gettext("After")),
         f.DateTimeSmallerFilter(Interaction.started_at, lazy_gettext("Before")),
+        f.DateTimeBetweenFilter(Interaction.started_at, lazy_gettext("When")),
     )
     column_formatters = {"patient": patient_link}
 
