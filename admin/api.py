@@ -9,7 +9,8 @@ their timeline.  Unset token: the endpoint does not exist (404).  The work is
 
 Errors answer JSON too: ``{"error": "unauthorised"}`` (401), a bad body (400),
 an unknown path (404), another method (405), a body over 64 KiB (413), and a
-failure of ours (500, logged without the request's content).
+failure of ours (500; the log gets the exception, which for a database error may
+include the statement's parameters, as Flask's log did).
 """
 
 from __future__ import annotations
@@ -173,15 +174,15 @@ def _json_object(environ: dict[str, Any]) -> dict[str, Any]:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         raise _BadRequest(400, "expected a JSON object") from None
+    if length < 0:
+        raise _BadRequest(400, "expected a JSON object")
     if length > MAX_BODY:
         raise _BadRequest(413, "request entity too large")
     stream = environ["wsgi.input"]
     if length:
         raw = stream.read(length)
     elif environ.get("wsgi.input_terminated"):  # chunked: the server marks the end
-        raw = stream.read(MAX_BODY + 1)
-        if len(raw) > MAX_BODY:
-            raise _BadRequest(413, "request entity too large")
+        raw = _read_to_end(stream)
     else:
         raw = b""
     try:
@@ -191,6 +192,19 @@ def _json_object(environ: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise _BadRequest(400, "expected a JSON object")
     return payload
+
+
+def _read_to_end(stream: Any) -> bytes:
+    """A body without a length, read until its end (or :class:`_BadRequest` 413 past
+    :data:`MAX_BODY`): a stream may answer a read with fewer bytes than asked."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := stream.read(MAX_BODY + 1 - size):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise _BadRequest(413, "request entity too large")
+    return b"".join(chunks)
 
 
 class _BackOfficeLinks:

@@ -106,7 +106,12 @@ INSERT INTO audit_events (occurred_at, staff_user_id, actor, action, entity_type
 SELECT %(now)s::timestamptz, %(staff_user_id)s::bigint, %(actor)s::varchar, 'view',
        'patient', seen.id::text, seen.id, %(ip)s::varchar, %(details)s::jsonb
 FROM unnest(%(ids)s::bigint[]) AS seen(id)
-CROSS JOIN (SELECT set_config('synchronous_commit', %(commit_mode)s, true)) AS commit_mode
+CROSS JOIN (
+    -- a transaction that wrote before (a plugin's hook, say) keeps waiting for the disk
+    SELECT set_config('synchronous_commit',
+                      CASE WHEN txid_current_if_assigned() IS NULL THEN %(commit_mode)s
+                           ELSE 'on' END, true)
+) AS commit_mode
 """
 
 
@@ -125,11 +130,13 @@ def record_page_view(
     slowest answers.  What it trades: after a crash of the database *server*, the
     last fraction of a second of view events may be missing (what is stored stays
     consistent; the application crashing loses nothing).  ``CARELOOP_DURABLE_VIEW_AUDIT=1``
-    makes the commit wait.  Never use it in a transaction that changes patient data:
-    the change would not wait either.
+    makes the commit wait.  A transaction that has already written when it is called
+    keeps waiting for the disk (its pending changes are flushed first); still, call it
+    only where nothing else is written after it.
     """
     if not patient_ids:
         return
+    session.flush()  # anything pending is written now: it then keeps the commit durable
     connection = session.connection()
     if connection.dialect.name != "postgresql":
         record_views(session, actor, patient_ids, details=details)

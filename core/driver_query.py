@@ -24,6 +24,7 @@ bind processors (aware datetimes become SQLite's naive UTC, as with SQLAlchemy).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -87,7 +88,8 @@ def _same_width_int(dialect: Dialect, bind_type: Any) -> Callable[[Any], Any] | 
         return None
     from psycopg.types.numeric import Int8
 
-    return lambda value: value if value is None else Int8(value)
+    # operator.index: a float or Decimal is refused, not truncated to another id
+    return lambda value: value if value is None else Int8(operator.index(value))
 
 
 class DriverQuery:

@@ -19,9 +19,10 @@ statements.  A transaction that wrote anything, or one in an error state, is
 rolled back as before.  Cost: one small prepared query per rollback of an open
 transaction.
 
-One difference to know: a ``NOTIFY`` issued in a transaction that wrote
-nothing is delivered, where a rollback would have dropped it (CareLoop sends
-none).
+What else a commit keeps that a rollback would undo, in a transaction that
+wrote nothing: a session-level ``SET`` or ``set_config(..., false)`` (the pooled
+connection keeps it: use ``SET LOCAL``), a ``LISTEN``, and a ``NOTIFY`` is
+delivered.  CareLoop issues none of these in a request.
 """
 
 from __future__ import annotations

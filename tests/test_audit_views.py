@@ -82,3 +82,13 @@ def test_the_setting_is_read_from_the_environment():
 
     assert Config.from_env({}).durable_view_audit is False
     assert Config.from_env({"CARELOOP_DURABLE_VIEW_AUDIT": "1"}).durable_view_audit is True
+
+
+@pytest.mark.postgresql_only
+def test_a_transaction_that_wrote_first_keeps_waiting_for_the_disk(runtime, actor):
+    """Pending changes are flushed first, and a transaction with a write stays durable."""
+    (pid,) = _patients(runtime, actor, 1)
+    with runtime.transaction() as s:
+        s.add(AuditEvent(actor="test", action="export", entity_type="patient"))  # pending
+        record_page_view(s, STAFF, [pid])
+        assert s.connection().exec_driver_sql("SHOW synchronous_commit").scalar() == "on"

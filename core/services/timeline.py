@@ -286,7 +286,8 @@ def first_page_branches(limit: int) -> list[Any]:
 
 
 def first_page_limit(limit: int) -> int:
-    """The ``limit`` parameter of :func:`first_page_branches` for a page of *limit* entries."""
+    """Rows each core table gives the first page of *limit* entries (one more than shown:
+    whether there is an older page); :func:`first_page_branches` uses it."""
     return max(1, min(limit, MAX_PAGE)) + 1
 
 

@@ -120,6 +120,45 @@ def test_telephony_refuses_bodies_it_cannot_read_with_json_errors(client, patien
     assert fine.status_code == 200 and fine.get_json()["matched"] == 1
 
 
+def test_telephony_reads_bodies_without_a_length_and_refuses_a_negative_one(runtime):
+    """Straight through WSGI: a chunked body read in short pieces, a negative length, the
+    Allow header of a 405."""
+    import io
+
+    from admin.api import MAX_BODY, TelephonyAPI
+    from admin.app import create_app
+
+    runtime.config = runtime.config.with_overrides(telephony_token=TELEPHONY_TOKEN)
+    api = TelephonyAPI(runtime, create_app(runtime=runtime))
+
+    class Trickle(io.BytesIO):
+        def read(self, size=-1):  # a server may answer with fewer bytes than asked
+            return super().read(min(size, 7) if size >= 0 else 7)
+
+    def call(body: bytes, method="POST", **environ):
+        seen = {}
+        environ = {
+            "REQUEST_METHOD": method,
+            "PATH_INFO": "/telephony/inbound-call",
+            "SCRIPT_NAME": "/api",
+            "CONTENT_TYPE": "application/json",
+            "HTTP_AUTHORIZATION": f"Bearer {TELEPHONY_TOKEN}",
+            "REMOTE_ADDR": "127.0.0.1",
+            "wsgi.input": Trickle(body),
+            **environ,
+        }
+        out = b"".join(api(environ, lambda status, headers: seen.update(s=status, h=headers)))
+        return seen["s"], dict(seen["h"]), json.loads(out)
+
+    status, _h, data = call(b'{"caller": "12"}', **{"wsgi.input_terminated": True})
+    assert (status, data) == ("400 Bad Request", {"error": "caller is not a phone number"})
+    big = b'{"caller": "0812", "pad": "' + b"x" * MAX_BODY + b'"}'
+    assert call(big, **{"wsgi.input_terminated": True})[0] == "413 Content Too Large"
+    assert call(b"{}", CONTENT_LENGTH="-1")[0] == "400 Bad Request"
+    status, headers, _d = call(b"", method="GET")
+    assert (status, headers["Allow"]) == ("405 Method Not Allowed", "POST")
+
+
 def test_telephony_failure_answers_json_and_logs_no_request_content(
     client, patient_id, monkeypatch, caplog
 ):
