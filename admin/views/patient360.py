@@ -62,7 +62,7 @@ from admin.forms import (
     NewPatientForm,
     PatientProfileForm,
 )
-from admin.i18n import localdatetime_formatter
+from admin.i18n import request_datetime_formatter
 from admin.roles import allowed
 from admin.views.base import (
     CareLoopView,
@@ -729,7 +729,7 @@ class PatientRecordView(CareLoopView):
             "csrf_field": _csrf_field(token),
             # the layout's sign-out form takes the same token (one token per page)
             "csrf_token": lambda: token,
-            "when": _remembering(localdatetime_formatter()),
+            "when": _remembering(request_datetime_formatter()),
             "urls": {
                 name: _url(f"{self.endpoint}.{endpoint}", patient_id)
                 for name, endpoint in _PAGE_URLS.items()

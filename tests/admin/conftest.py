@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from babel import dates as babel_dates
 from flask import Flask
 from flask.testing import FlaskClient
 
 from admin.app import create_app
 from core.audit import Actor
-from core.models import StaffUser
+from core.models import AuditEvent, Interaction, Patient, StaffUser
 from core.runtime import CareLoop
 from core.services.patients import PatientInput, create_patient
 from core.services.staff import hash_password
@@ -21,6 +24,10 @@ PASSWORD = "correct horse battery"
 TELEPHONY_TOKEN = "telephony-test-token"
 ROLES = ("admin", "crm_staff", "agent", "marketer")
 XSS_NAME = "<img src=x onerror=alert(1)>"
+#: the clinic's zone in the list-time tests: UTC+8, no daylight saving
+CLINIC_ZONE = "Asia/Makassar"
+#: 20:30 UTC on 5 March is 04:30 on 6 March in the clinic: the day changes too
+STORED = dt.datetime(2026, 3, 5, 20, 30, tzinfo=dt.UTC)
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 _HASH: list[str] = []
 
@@ -161,3 +168,35 @@ def xss_patient_id(runtime: CareLoop) -> int:
             actor=Actor.system("test"),
         )
         return patient.id
+
+
+def stored_as_shown(locale: str) -> str:
+    """Babel's own medium date and time of STORED in the clinic's zone."""
+    return babel_dates.format_datetime(
+        STORED, "medium", tzinfo=ZoneInfo(CLINIC_ZONE), locale=locale
+    )
+
+
+@pytest.fixture
+def clinic_zone(runtime: CareLoop) -> None:
+    runtime.config = runtime.config.with_overrides(timezone=CLINIC_ZONE)
+
+
+@pytest.fixture
+def stored_times(runtime: CareLoop, patient_id: int, clinic_zone: None) -> int:
+    """The patient's creation, its call and its create audit event all at STORED (UTC)."""
+    from sqlalchemy import update
+
+    with runtime.transaction() as session:
+        session.execute(update(Patient).where(Patient.id == patient_id).values(created_at=STORED))
+        session.execute(
+            update(Interaction)
+            .where(Interaction.patient_id == patient_id)
+            .values(started_at=STORED)
+        )
+        session.execute(
+            update(AuditEvent)
+            .where(AuditEvent.patient_id == patient_id, AuditEvent.action == "create")
+            .values(occurred_at=STORED)
+        )
+    return patient_id

@@ -3,24 +3,19 @@ clinic's local time (as the list shows it), compared with the UTC rows (invarian
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import json
 import re
-from zoneinfo import ZoneInfo
 
 import pytest
-from babel import dates as babel_dates
 from flask_admin.contrib.sqla import filters as f
 from flask_admin.model.filters import BaseDateTimeBetweenFilter, BaseDateTimeFilter
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from core.db import UTCDateTime
-from core.models import AuditEvent, Interaction
+from core.models import Interaction
+from tests.admin.conftest import STORED, stored_as_shown
 
-CLINIC_ZONE = "Asia/Makassar"  # UTC+8, no daylight saving
-#: 20:30 UTC on 5 March is 04:30 on 6 March in the clinic
-STORED = dt.datetime(2026, 3, 5, 20, 30, tzinfo=dt.UTC)
 #: what the staff member types: the clinic's wall clock, a minute either side of STORED
 JUST_BEFORE = "2026-03-06 04:29:00"
 JUST_AFTER = "2026-03-06 04:31:00"
@@ -34,7 +29,7 @@ VIEWS = [
 
 
 def _shown() -> str:
-    return babel_dates.format_datetime(STORED, "medium", tzinfo=ZoneInfo(CLINIC_ZONE), locale="en")
+    return stored_as_shown("en")
 
 
 def _rows_of(body: str) -> list[str]:
@@ -65,20 +60,8 @@ def _filter_arg(app, endpoint: str, kind: type) -> str:
 
 
 @pytest.fixture
-def stored(runtime, patient_id):
-    runtime.config = runtime.config.with_overrides(timezone=CLINIC_ZONE)
-    with runtime.transaction() as session:
-        session.execute(
-            update(Interaction)
-            .where(Interaction.patient_id == patient_id)
-            .values(started_at=STORED)
-        )
-        session.execute(
-            update(AuditEvent)
-            .where(AuditEvent.patient_id == patient_id, AuditEvent.action == "create")
-            .values(occurred_at=STORED)
-        )
-    return patient_id
+def stored(stored_times):
+    return stored_times
 
 
 def _listed(client, endpoint: str, column: str, arg: str, value: str) -> bool:
@@ -97,20 +80,22 @@ def test_the_expected_text_is_the_clinic_wall_clock():
     assert "4:30:00" in _shown() and "Mar 6" in _shown()
 
 
+@pytest.mark.parametrize(
+    ("kind", "listed", "hidden"),
+    [
+        (f.DateTimeGreaterFilter, JUST_BEFORE, JUST_AFTER),  # after
+        (f.DateTimeSmallerFilter, JUST_AFTER, JUST_BEFORE),  # before
+    ],
+    ids=["after", "before"],
+)
 @pytest.mark.parametrize(("role", "endpoint", "column"), VIEWS)
-def test_after_takes_the_clinic_local_time(app, client, login_as, stored, role, endpoint, column):
+def test_after_and_before_take_the_clinic_local_time(
+    app, client, login_as, stored, role, endpoint, column, kind, listed, hidden
+):
     login_as(role)
-    after = _filter_arg(app, endpoint, f.DateTimeGreaterFilter)
-    assert _listed(client, endpoint, column, after, JUST_BEFORE)
-    assert not _listed(client, endpoint, column, after, JUST_AFTER)
-
-
-@pytest.mark.parametrize(("role", "endpoint", "column"), VIEWS)
-def test_before_takes_the_clinic_local_time(app, client, login_as, stored, role, endpoint, column):
-    login_as(role)
-    before = _filter_arg(app, endpoint, f.DateTimeSmallerFilter)
-    assert _listed(client, endpoint, column, before, JUST_AFTER)
-    assert not _listed(client, endpoint, column, before, JUST_BEFORE)
+    arg = _filter_arg(app, endpoint, kind)
+    assert _listed(client, endpoint, column, arg, listed)
+    assert not _listed(client, endpoint, column, arg, hidden)
 
 
 @pytest.mark.parametrize(("role", "endpoint", "column"), VIEWS)

@@ -7,26 +7,13 @@ import csv
 import datetime as dt
 import io
 import re
-from zoneinfo import ZoneInfo
 
 import pytest
-from babel import dates as babel_dates
-from sqlalchemy import update
 
 from core.audit import Actor
-from core.models import AuditEvent, Interaction, Patient
+from core.models import Patient
 from core.services.patients import PatientInput, create_patient
-
-CLINIC_ZONE = "Asia/Makassar"  # UTC+8, no daylight saving
-#: 20:30 UTC on 5 March is 04:30 on 6 March in the clinic: the day changes too
-STORED = dt.datetime(2026, 3, 5, 20, 30, tzinfo=dt.UTC)
-
-
-def _expected(locale: str) -> str:
-    """Babel's own medium date and time of STORED in the clinic's zone."""
-    return babel_dates.format_datetime(
-        STORED, "medium", tzinfo=ZoneInfo(CLINIC_ZONE), locale=locale
-    )
+from tests.admin.conftest import STORED, stored_as_shown
 
 
 def _rows_of(body: str) -> list[str]:
@@ -46,33 +33,10 @@ def _patient_filter_index(app, label: str) -> int:
         return next(i for i, flt in enumerate(view._filters) if str(flt.name) == label)
 
 
-@pytest.fixture
-def clinic_zone(runtime):
-    runtime.config = runtime.config.with_overrides(timezone=CLINIC_ZONE)
-
-
-@pytest.fixture
-def stored_times(runtime, patient_id, clinic_zone):
-    """The patient's creation, its call and its create audit event all at STORED (UTC)."""
-    with runtime.transaction() as session:
-        session.execute(update(Patient).where(Patient.id == patient_id).values(created_at=STORED))
-        session.execute(
-            update(Interaction)
-            .where(Interaction.patient_id == patient_id)
-            .values(started_at=STORED)
-        )
-        session.execute(
-            update(AuditEvent)
-            .where(AuditEvent.patient_id == patient_id, AuditEvent.action == "create")
-            .values(occurred_at=STORED)
-        )
-    return patient_id
-
-
 def test_expected_text_is_the_local_time_not_utc():
     # the test's own expectation: 04:30 on the 6th in the clinic, never 20:30 on the 5th
-    assert "4:30:00" in _expected("en") and "6" in _expected("en")
-    assert "4:30:00" in _expected("ru") and "20:30" not in _expected("ru")
+    assert "4:30:00" in stored_as_shown("en") and "6" in stored_as_shown("en")
+    assert "4:30:00" in stored_as_shown("ru") and "20:30" not in stored_as_shown("ru")
 
 
 @pytest.mark.parametrize("locale", ["en", "ru", "id"])
@@ -87,7 +51,7 @@ def test_patient_list_shows_created_at_in_clinic_zone_and_locale(
         f"/admin/patients/?lang={locale}&flt0_{language}=id",  # Flask-Admin's query
     ):
         (row,) = _rows_of(client.get(path).get_data(as_text=True))
-        assert _cells(row)["created_at"] == _expected(locale), path
+        assert _cells(row)["created_at"] == stored_as_shown(locale), path
 
 
 @pytest.mark.parametrize("locale", ["en", "ru"])
@@ -104,7 +68,7 @@ def test_model_lists_show_times_in_clinic_zone_and_locale(
     login_as(role)
     body = client.get(f"{path}?lang={locale}").get_data(as_text=True)
     shown = [_cells(row).get(column) for row in _rows_of(body)]
-    assert _expected(locale) in shown
+    assert stored_as_shown(locale) in shown
     assert not any(text and ("20:30" in text or "+00:00" in text) for text in shown), shown
 
 
@@ -123,10 +87,10 @@ def test_outbox_details_show_times_in_clinic_zone(
     response = client.get(f"/admin/outbox/details/?id={message_id}&lang={locale}")
     assert response.status_code == 200
     body = response.get_data(as_text=True)
-    assert _expected(locale) in body
+    assert stored_as_shown(locale) in body
     assert "20:30:00" not in body and "+00:00" not in body
     listed = client.get(f"/admin/outbox/?lang={locale}").get_data(as_text=True)
-    assert _expected(locale) in listed
+    assert stored_as_shown(locale) in listed
 
 
 def test_export_writes_iso_8601_with_the_offset(client, login_as, stored_times):
